@@ -1,0 +1,30 @@
+// Contract of the data subsystem. The coordinator calls `describeDataset` (sizes only: it plans
+// shards and never holds samples); workers call `openDataset` and read only the rows they are given.
+import type * as tf from '@tensorflow/tfjs';
+
+export interface DatasetInfo {
+  /** Samples in the training split. */
+  trainSize: number;
+  /** Samples in the held-out (validation/test) split. */
+  testSize: number;
+  /** Shape of one sample's features, e.g. [784] or [28, 28, 1] or [window, 1]. */
+  inputShape: number[];
+  /** Width of one label: classes for one-hot classification, outputs for regression. */
+  outputSize: number;
+  task: 'classification' | 'regression';
+  /** Class names where known (classification). */
+  classNames?: string[];
+}
+
+export interface Batch {
+  xs: tf.Tensor;
+  ys: tf.Tensor;
+}
+
+export interface Dataset {
+  readonly info: DatasetInfo;
+  /** Tensors for the given sample indices of a split, in that order. The caller disposes them. */
+  batch(split: 'train' | 'test', indices: ArrayLike<number>): Batch;
+  /** Releases file handles and caches. */
+  close(): void;
+}

@@ -1,0 +1,16 @@
+// Original file: proto/dtrain.proto
+
+import type { Stop as _dtrain_v1_Stop, Stop__Output as _dtrain_v1_Stop__Output } from '../../dtrain/v1/Stop';
+import type { CheckpointNow as _dtrain_v1_CheckpointNow, CheckpointNow__Output as _dtrain_v1_CheckpointNow__Output } from '../../dtrain/v1/CheckpointNow';
+
+export interface Command {
+  'stop'?: (_dtrain_v1_Stop | null);
+  'checkpoint'?: (_dtrain_v1_CheckpointNow | null);
+  'kind'?: "stop"|"checkpoint";
+}
+
+export interface Command__Output {
+  'stop'?: (_dtrain_v1_Stop__Output | null);
+  'checkpoint'?: (_dtrain_v1_CheckpointNow__Output | null);
+  'kind'?: "stop"|"checkpoint";
+}

@@ -1,0 +1,25 @@
+// Original file: proto/dtrain.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface EpochPlan {
+  'epoch'?: (number);
+  'firstStepInEpoch'?: (number);
+  'steps'?: (number);
+  'batchSize'?: (number);
+  'indices'?: (number)[];
+  'validationIndices'?: (number)[];
+  'firstGlobalStep'?: (number | string | Long);
+  'planStateJson'?: (string);
+}
+
+export interface EpochPlan__Output {
+  'epoch': (number);
+  'firstStepInEpoch': (number);
+  'steps': (number);
+  'batchSize': (number);
+  'indices': (number)[];
+  'validationIndices': (number)[];
+  'firstGlobalStep': (number);
+  'planStateJson': (string);
+}

@@ -1,0 +1,8 @@
+// Original file: proto/dtrain.proto
+
+
+export interface Hello {
+}
+
+export interface Hello__Output {
+}

@@ -1,0 +1,232 @@
+// The job spec: what a user writes in JOB.yaml. Validated with zod; `dtrain schema` prints the
+// JSON Schema derived from the same definition, so editors and the validator never disagree.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { JobSpecError } from './errors';
+
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/** Activations accepted per layer. leakyRelu and prelu become layers; the rest are tfjs strings. */
+export const ACTIVATIONS = [
+  'linear', 'sigmoid', 'tanh', 'relu', 'relu6', 'leakyRelu', 'prelu', 'elu', 'selu', 'swish',
+  'mish', 'gelu', 'softplus', 'softsign', 'hardSigmoid', 'softmax',
+] as const;
+export type ActivationName = (typeof ACTIVATIONS)[number];
+
+export const LOSSES = [
+  'categoricalCrossentropy', 'sparseCategoricalCrossentropy', 'binaryCrossentropy',
+  'meanSquaredError', 'meanAbsoluteError',
+] as const;
+export type LossName = (typeof LOSSES)[number];
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+const fraction = z.number().gt(0).lt(1);
+
+const denseLayerSpec = z.strictObject({
+  units: positiveInt,
+  activation: z.enum(ACTIVATIONS).default('relu'),
+  dropout: z.number().min(0).lt(1).optional(),
+});
+
+const taskSchema = z.enum(['classification', 'regression']);
+
+const perceptronModel = z.strictObject({
+  kind: z.literal('perceptron'),
+  activation: z.enum(ACTIVATIONS).default('sigmoid'),
+});
+
+const mlpModel = z.strictObject({
+  kind: z.literal('mlp'),
+  task: taskSchema.default('classification'),
+  hidden: z.array(denseLayerSpec).min(1),
+  outputActivation: z.enum(ACTIVATIONS).optional(),
+  kernelInitializer: z.string().optional(),
+});
+
+const cnnModel = z.strictObject({
+  kind: z.literal('cnn'),
+  task: taskSchema.default('classification'),
+  conv: z.array(z.strictObject({
+    filters: positiveInt,
+    kernelSize: positiveInt.default(3),
+    strides: positiveInt.default(1),
+    padding: z.enum(['valid', 'same']).default('valid'),
+    activation: z.enum(ACTIVATIONS).default('relu'),
+    pool: nonNegativeInt.default(2),
+  })).min(1),
+  dense: z.array(denseLayerSpec).default([]),
+  outputActivation: z.enum(ACTIVATIONS).optional(),
+});
+
+const recurrentModel = z.strictObject({
+  kind: z.enum(['lstm', 'gru', 'bilstm']),
+  task: taskSchema.default('regression'),
+  units: z.array(positiveInt).min(1),
+  dense: z.array(denseLayerSpec).default([]),
+  outputActivation: z.enum(ACTIVATIONS).optional(),
+});
+
+const customModel = z.strictObject({
+  kind: z.literal('custom'),
+  task: taskSchema.default('classification'),
+  /** A JS/TS module exporting `buildModel(ctx): tf.LayersModel` (default or named). */
+  module: z.string().min(1),
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const modelSpecSchema = z.discriminatedUnion('kind', [
+  perceptronModel, mlpModel, cnnModel, recurrentModel, customModel,
+]);
+
+const mnistDataset = z.strictObject({
+  kind: z.literal('mnist'),
+  /** 'flat' gives 784 features (MLPs); 'image' gives 28x28x1 (CNNs). */
+  shape: z.enum(['flat', 'image']).default('flat'),
+  /** Digits held out for testing, drawn per class by a seeded split of the package's 10,000. */
+  testFraction: fraction.default(0.2),
+  /** Use only the first N training samples (after the split); for quick runs. */
+  limit: positiveInt.optional(),
+});
+
+const tabularDataset = z.strictObject({
+  kind: z.enum(['csv', 'json']),
+  path: z.string().min(1),
+  features: z.array(z.string().min(1)).min(1).optional(),
+  label: z.string().min(1),
+  /** one-hot encode the label into this many classes (classification); omit for regression. */
+  classes: positiveInt.optional(),
+  standardize: z.boolean().default(true),
+  testFraction: fraction.default(0.2),
+  /** What to do with a missing or non-numeric cell. */
+  onBadValue: z.enum(['error', 'skipRow']).default('error'),
+});
+
+const sequenceDataset = z.strictObject({
+  kind: z.literal('sequence'),
+  /** A CSV with a numeric column, or a built-in series. */
+  path: z.string().min(1).optional(),
+  column: z.string().optional(),
+  builtin: z.enum(['sine', 'airline-passengers']).optional(),
+  window: positiveInt,
+  horizon: positiveInt.default(1),
+  standardize: z.boolean().default(true),
+  testFraction: fraction.default(0.2),
+});
+
+export const datasetSpecSchema = z.discriminatedUnion('kind', [mnistDataset, tabularDataset, sequenceDataset]);
+
+const scheduleSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('exponential'), decayRate: fraction, decaySteps: positiveInt }),
+  z.strictObject({ kind: z.literal('step'), factor: fraction, everySteps: positiveInt }),
+]);
+
+export const optimizerSpecSchema = z.strictObject({
+  kind: z.enum(['sgd', 'momentum', 'adam', 'rmsprop', 'adagrad']),
+  learningRate: z.number().positive().max(10),
+  momentum: z.number().min(0).lt(1).optional(),
+  schedule: scheduleSchema.optional(),
+});
+
+export const jobSpecSchema = z.strictObject({
+  /** Job name: used in metric labels, NATS subjects and checkpoint paths. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9-_]{0,62}$/, 'lowercase letters, digits, - and _ (max 63)'),
+  seed: nonNegativeInt.default(42),
+  backend: z.enum(BACKENDS).default('auto'),
+  model: modelSpecSchema,
+  dataset: datasetSpecSchema,
+  loss: z.enum(LOSSES),
+  optimizer: optimizerSpecSchema,
+  training: z.strictObject({
+    /** Per worker: the global batch is batchSize x workers. */
+    batchSize: positiveInt.max(65536),
+    epochs: positiveInt.default(1),
+    maxSteps: positiveInt.optional(),
+  }),
+  validation: z.strictObject({
+    metrics: z.array(z.enum(['accuracy', 'mse', 'mae'])).default([]),
+  }).default({ metrics: [] }),
+  checkpoint: z.strictObject({
+    dir: z.string().min(1),
+    everySteps: positiveInt.optional(),
+    keep: positiveInt.default(3),
+  }).optional(),
+  collective: z.strictObject({
+    chunkBytes: positiveInt.min(4096).max(16 * 1024 * 1024).default(1024 * 1024),
+    timeoutMs: positiveInt.default(30_000),
+  }).default({ chunkBytes: 1024 * 1024, timeoutMs: 30_000 }),
+  observability: z.strictObject({
+    natsUrl: z.string().optional(),
+    gradientNormEverySteps: positiveInt.default(10),
+    vanishingThreshold: z.number().positive().default(1e-5),
+    vanishingSteps: positiveInt.default(5),
+    stragglerFactor: z.number().gt(1).default(1.5),
+    stragglerWindow: positiveInt.default(10),
+  }).default({
+    gradientNormEverySteps: 10, vanishingThreshold: 1e-5, vanishingSteps: 5,
+    stragglerFactor: 1.5, stragglerWindow: 10,
+  }),
+});
+
+export type JobSpec = z.infer<typeof jobSpecSchema>;
+export type ModelSpec = z.infer<typeof modelSpecSchema>;
+export type DatasetSpec = z.infer<typeof datasetSpecSchema>;
+export type OptimizerSpec = z.infer<typeof optimizerSpecSchema>;
+
+function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+    if (issue.code === 'unrecognized_keys') {
+      const prefix = issue.path.length > 0 ? `${path}.` : '';
+      return issue.keys.map((k) => `${prefix}${k}: unknown field`).join('; ');
+    }
+    return `${path}: ${issue.message}`;
+  });
+}
+
+/** Validates an already-parsed object; throws JobSpecError naming every bad field. */
+export function validateJobSpec(raw: unknown, source = 'job spec'): JobSpec {
+  const result = jobSpecSchema.safeParse(raw);
+  if (!result.success) {
+    throw new JobSpecError(source, formatIssues(result.error.issues));
+  }
+  return result.data;
+}
+
+/**
+ * Reads a YAML or JSON job file. Relative dataset, checkpoint and module paths are resolved
+ * against the file's folder, so a job runs the same from any working directory.
+ */
+export function loadJobSpec(path: string): JobSpec {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new JobSpecError(path, [`cannot read file: ${(err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new JobSpecError(path, [`not valid YAML/JSON: ${(err as Error).message}`]);
+  }
+  const spec = validateJobSpec(raw, path);
+  return resolveSpecPaths(spec, dirname(resolve(path)));
+}
+
+export function resolveSpecPaths(spec: JobSpec, baseDir: string): JobSpec {
+  const abs = (p: string): string => resolve(baseDir, p);
+  const out: JobSpec = structuredClone(spec);
+  if ((out.dataset.kind === 'csv' || out.dataset.kind === 'json')) out.dataset.path = abs(out.dataset.path);
+  if (out.dataset.kind === 'sequence' && out.dataset.path) out.dataset.path = abs(out.dataset.path);
+  if (out.checkpoint) out.checkpoint.dir = abs(out.checkpoint.dir);
+  if (out.model.kind === 'custom') out.model.module = abs(out.model.module);
+  return out;
+}
+
+export function jobJsonSchema(): unknown {
+  return z.toJSONSchema(jobSpecSchema, { io: 'input' });
+}

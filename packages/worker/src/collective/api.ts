@@ -1,0 +1,47 @@
+// Contract of the collective subsystem: ring all-reduce between workers over gRPC (proto service
+// dtrain.v1.Peer). The coordinator never sees these; membership (ring, generation) comes from it.
+
+export interface PeerServerOptions {
+  /** Interface to bind, e.g. '0.0.0.0' or '127.0.0.1'. */
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Address the other workers dial (defaults to host:port, with 127.0.0.1 for 0.0.0.0). */
+  advertiseHost?: string;
+}
+
+/** Serves dtrain.v1.Peer for this worker. Started before Join so its address can be announced. */
+export interface PeerServer {
+  readonly address: string; // host:port others dial
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface RingOptions {
+  jobId: string;
+  generation: number;
+  rank: number;
+  worldSize: number;
+  /** Peer addresses indexed by rank. */
+  ring: string[];
+  /** Payload bytes per GradientChunk (pipelining grain). */
+  chunkBytes: number;
+  /** A collective that makes no progress for this long fails with CollectiveTimeoutError/PeerLostError. */
+  timeoutMs: number;
+}
+
+export interface AllReduceStats {
+  /** Payload bytes this rank sent. */
+  bytesSent: number;
+  seconds: number;
+}
+
+export interface Collective {
+  readonly rank: number;
+  readonly worldSize: number;
+  /** In-place elementwise sum across all ranks; every rank ends with identical contents. */
+  allReduceSum(buffer: Float32Array, step: number): Promise<AllReduceStats>;
+  /** In-place: every rank ends with root's contents. */
+  broadcast(buffer: Float32Array, step: number, root: number): Promise<AllReduceStats>;
+  close(): Promise<void>;
+}
