@@ -81,3 +81,10 @@ export class BackendUnavailableError extends DtrainError {
     super(`tfjs backend '${backend}' is unavailable: ${detail}`);
   }
 }
+
+/** The control plane could not do what was asked: NATS unreachable, no coordinator serving the job, or a bad reply. */
+export class ControlPlaneError extends DtrainError {
+  constructor(readonly reason: 'unreachable' | 'no-coordinator' | 'bad-reply', readonly url: string, message: string) {
+    super(message);
+  }
+}
