@@ -2,7 +2,11 @@
 
 
 export interface Hello {
+  'backend'?: (string);
+  'metricsAddress'?: (string);
 }
 
 export interface Hello__Output {
+  'backend': (string);
+  'metricsAddress': (string);
 }
