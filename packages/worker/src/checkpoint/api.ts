@@ -6,6 +6,8 @@
 // Written to `<dir>/.tmp-<name>` then renamed to `<dir>/step-<global step>`, so a crash mid-write
 // leaves the previous checkpoint untouched.
 
+import type * as tf from '@tensorflow/tfjs';
+
 export interface TrainingState {
   globalStep: number;
   epoch: number;
@@ -22,4 +24,113 @@ export interface TrainingState {
 export interface CheckpointInfo {
   path: string;
   globalStep: number;
+}
+
+// ---- Extensions (checkpoint implementation). Names above are the contract; these add detail. ----
+
+/** Version of the on-disk layout; bumped on incompatible changes, checked on load. */
+export const CHECKPOINT_FORMAT_VERSION = 1;
+
+/** Files every checkpoint holds, besides manifest.json. */
+export const CHECKPOINT_FILES = ['model.json', 'weights.bin', 'optimizer.json', 'optimizer.bin', 'state.json'] as const;
+export type CheckpointFileName = (typeof CHECKPOINT_FILES)[number];
+
+export interface ManifestEntry {
+  size: number;
+  sha256: string;
+}
+
+/** manifest.json: written last, so its presence marks a complete checkpoint. */
+export interface CheckpointManifest {
+  formatVersion: number;
+  globalStep: number;
+  createdAt: string;
+  files: Record<string, ManifestEntry>;
+}
+
+/** tfjs-core's NamedTensor (not re-exported by the @tensorflow/tfjs bundle). */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
+
+export type OptimizerTensorDtype = 'float32' | 'int32';
+
+/** One entry of optimizer.json `weights`: a slice of optimizer.bin. */
+export interface OptimizerWeightSpec {
+  name: string;
+  shape: number[];
+  dtype: OptimizerTensorDtype;
+  byteOffset: number;
+  byteLength: number;
+}
+
+/** optimizer.json. `weights` is optimizer.getWeights() in its order (position matters: Adam & co.
+ * pair state with gradients by index). `extra` holds state that getWeights() does not return
+ * (Adam's accBeta1/accBeta2, which setWeights would recompute with pow and lose bit-exactness). */
+export interface OptimizerStateFile {
+  className: string;
+  config: Record<string, unknown>;
+  weights: OptimizerWeightSpec[];
+  extra: Record<string, number>;
+}
+
+export interface OptimizerWeightValue {
+  name: string;
+  shape: number[];
+  dtype: OptimizerTensorDtype;
+  values: Float32Array | Int32Array;
+}
+
+/** Optimizer state as plain arrays (no tensors, nothing to dispose). */
+export interface SavedOptimizerState {
+  className: string;
+  config: Record<string, unknown>;
+  weights: OptimizerWeightValue[];
+  extra: Record<string, number>;
+}
+
+export interface SaveCheckpointOptions {
+  dir: string;
+  model: tf.LayersModel;
+  optimizer: tf.Optimizer;
+  state: TrainingState;
+  /** Keep at most this many step-* folders (>= 1); the oldest are deleted after a successful write. */
+  keep: number;
+}
+
+export interface LoadCheckpointOptions {
+  /** Load the weights into this model (built from the job spec) instead of building one from
+   * model.json. Weights are matched by position and checked by shape and dtype. */
+  into?: tf.LayersModel;
+}
+
+export interface LoadedCheckpoint {
+  /** The model with the checkpoint's weights; `options.into` when given, else a new model the
+   * caller owns (dispose it). */
+  model: tf.LayersModel;
+  optimizer: SavedOptimizerState;
+  /** New tensors for optimizer.setWeights(); the caller disposes them. Prefer restoreOptimizer(). */
+  optimizerWeights: () => NamedTensor[];
+  state: TrainingState;
+  info: CheckpointInfo;
+  manifest: CheckpointManifest;
+}
+
+/** A step-* folder that findLatestCheckpoint skipped, and why. */
+export interface SkippedCheckpoint {
+  path: string;
+  globalStep: number;
+  error: Error;
+}
+
+export interface FindCheckpointOptions {
+  /** Called for each newer checkpoint that failed verification; default logs with console.warn. */
+  onSkip?: (skipped: SkippedCheckpoint) => void;
+}
+
+export interface ExportedModel {
+  modelJsonPath: string;
+  weightsPath: string;
+  files: Record<'model.json' | 'weights.bin', ManifestEntry>;
 }
