@@ -44,7 +44,8 @@ const mlpModel = z.strictObject({
   task: taskSchema.default('classification'),
   hidden: z.array(denseLayerSpec).min(1),
   outputActivation: z.enum(ACTIVATIONS).optional(),
-  kernelInitializer: z.string().optional(),
+  /** Seeded per layer from the job seed, so every rank builds the same weights. */
+  kernelInitializer: z.enum(['glorotUniform', 'glorotNormal', 'heUniform', 'heNormal', 'leCunUniform', 'leCunNormal']).optional(),
 });
 
 const cnnModel = z.strictObject({
@@ -88,7 +89,7 @@ const mnistDataset = z.strictObject({
   shape: z.enum(['flat', 'image']).default('flat'),
   /** Digits held out for testing, drawn per class by a seeded split of the package's 10,000. */
   testFraction: fraction.default(0.2),
-  /** Use only the first N training samples (after the split); for quick runs. */
+  /** Use only the first N training samples (after the split; class-balanced); for quick runs. */
   limit: positiveInt.optional(),
 });
 
@@ -97,24 +98,39 @@ const tabularDataset = z.strictObject({
   path: z.string().min(1),
   features: z.array(z.string().min(1)).min(1).optional(),
   label: z.string().min(1),
-  /** one-hot encode the label into this many classes (classification); omit for regression. */
+  /**
+   * Classification with this many classes; omit for regression. Labels that are all integers in
+   * [0, classes) are class ids; otherwise distinct label texts get ids in sorted order.
+   */
   classes: positiveInt.optional(),
+  /** 'oneHot': `classes` outputs; 'binary' (classes: 2 only): one 0/1 output for a sigmoid unit. */
+  labelEncoding: z.enum(['oneHot', 'binary']).default('oneHot'),
+  /** Features (and regression targets) use mean/std of the training rows only. */
   standardize: z.boolean().default(true),
   testFraction: fraction.default(0.2),
-  /** What to do with a missing or non-numeric cell. */
+  /** Seed of the train/test row split; default a fixed seed (7919), never the job seed. */
+  splitSeed: nonNegativeInt.optional(),
+  /** Missing/non-numeric cell or ragged row: 'error' stops with file, row and column; 'skipRow' drops the row. */
   onBadValue: z.enum(['error', 'skipRow']).default('error'),
+}).refine((d) => d.labelEncoding !== 'binary' || d.classes === 2, {
+  message: "labelEncoding 'binary' needs classes: 2", path: ['labelEncoding'],
 });
 
 const sequenceDataset = z.strictObject({
   kind: z.literal('sequence'),
   /** A CSV with a numeric column, or a built-in series. */
   path: z.string().min(1).optional(),
+  /** Column of the CSV holding the series; default the last column. */
   column: z.string().optional(),
+  /** 'sine': 1000 generated steps; 'airline-passengers': monthly totals 1949-1960 (144 values). */
   builtin: z.enum(['sine', 'airline-passengers']).optional(),
   window: positiveInt,
   horizon: positiveInt.default(1),
   standardize: z.boolean().default(true),
+  /** The last windows (chronologically) are held out. */
   testFraction: fraction.default(0.2),
+}).refine((d) => (d.path === undefined) !== (d.builtin === undefined), {
+  message: 'set exactly one of path (a CSV series) and builtin', path: ['builtin'],
 });
 
 export const datasetSpecSchema = z.discriminatedUnion('kind', [mnistDataset, tabularDataset, sequenceDataset]);

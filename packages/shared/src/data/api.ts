@@ -12,8 +12,22 @@ export interface DatasetInfo {
   /** Width of one label: classes for one-hot classification, outputs for regression. */
   outputSize: number;
   task: 'classification' | 'regression';
-  /** Class names where known (classification). */
+  /** Class names where known (classification), index = class id. */
   classNames?: string[];
+  /** Feature column names (tabular datasets). */
+  featureNames?: string[];
+  /**
+   * Mean/std used to standardize, computed on the training split only. Targets are standardized
+   * for regression only; multiply a prediction by targetStd and add targetMean to get back units.
+   */
+  standardization?: Standardization;
+}
+
+export interface Standardization {
+  featureMean: number[];
+  featureStd: number[];
+  targetMean?: number[];
+  targetStd?: number[];
 }
 
 export interface Batch {
