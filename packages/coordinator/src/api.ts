@@ -1,0 +1,79 @@
+// Contract of the coordinator: what launches it (the CLI) passes in, and what it reports out.
+// The coordinator owns membership, the data plan, failure detection and job-level metrics; it never
+// touches tensors.
+import type { ControlBus } from '@dtrain/shared/control/api';
+import type { JobSpec } from '@dtrain/shared/job-spec';
+
+export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 120_000;
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
+/** After a first failure signal, how long to wait for more evidence before naming the lost rank. */
+export const FAILURE_SETTLE_MS = 1_500;
+/** How long finished workers get to say done before the coordinator gives up on them. */
+export const SHUTDOWN_GRACE_MS = 30_000;
+
+export interface CoordinatorOptions {
+  spec: JobSpec;
+  /** host:port to bind; port 0 picks a free one. */
+  listen: string;
+  workers: number;
+  jobId?: string;
+  rendezvousTimeoutMs?: number;
+  heartbeatTimeoutMs?: number;
+  /** A checkpoint folder (or a folder of checkpoints) to resume from. */
+  resumeFrom?: string;
+  /** Overrides of the job file, from the CLI. */
+  maxSteps?: number;
+  epochs?: number;
+  bus?: ControlBus;
+  /** host:port for the coordinator's /metrics, /healthz, /readyz ("" or undefined: none). */
+  metricsListen?: string;
+  log?: (line: string) => void;
+}
+
+export type JobState = 'rendezvous' | 'running' | 'stopping' | 'finished' | 'failed';
+
+export interface StepProgress {
+  globalStep: number;
+  totalSteps: number;
+  epoch: number;
+  epochs: number;
+  stepInEpoch: number;
+  stepsInEpoch: number;
+  /** Mean of the ranks' local losses: the loss of the global batch. */
+  loss: number;
+  samplesPerSec: number;
+}
+
+export interface ValidationResult {
+  epoch: number;
+  globalStep: number;
+  count: number;
+  loss: number;
+  accuracy?: number;
+  mse?: number;
+  mae?: number;
+}
+
+export interface JobResult {
+  status: 'succeeded' | 'stopped' | 'failed';
+  jobId: string;
+  workers: number;
+  steps: number;
+  epochs: number;
+  loss: number | null;
+  accuracy: number | null;
+  validation: ValidationResult | null;
+  samplesPerSec: number | null;
+  wallSeconds: number;
+  backend: string | null;
+  lastCheckpoint: string | null;
+  error?: string;
+  errorCode?: string;
+  lostRank?: number;
+}
+
+export interface CoordinatorEvents {
+  step: [StepProgress];
+  validation: [ValidationResult];
+  state: [JobState];
+}
