@@ -10,10 +10,19 @@ export interface BackendChoice {
   packageName: string;
   /** Why earlier candidates were skipped (for the log). */
   skipped: { candidate: string; reason: string }[];
+  /** Native backend only: whether libtensorflow runs on a GPU device (false for wasm/cpu). */
+  usingGpu?: boolean;
+  /** wasm only: the kernels registerWasmTrainingKernels added or replaced in this call. */
+  wasmKernels?: string[];
 }
+
+/** Loads a module by specifier; the default is the runtime's dynamic `import()`. */
+export type ModuleImporter = (specifier: string) => Promise<unknown>;
 
 export interface SelectBackendOptions {
   requested: BackendName;
   localRank: number;
   log?: (line: string) => void;
+  /** For tests of load failures that cannot be produced for real here. Default: dynamic import. */
+  importModule?: ModuleImporter;
 }
