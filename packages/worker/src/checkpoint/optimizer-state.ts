@@ -110,7 +110,9 @@ export function decodeOptimizerState(json: unknown, data: Uint8Array, jsonPath: 
       throw new CheckpointCorruptError(binPath, `truncated: ${data.byteLength} bytes, weight ${name} needs bytes up to ${expectedOffset}`);
     }
     // Copy so the values are 4-byte aligned and independent of the file buffer.
-    const slice = data.slice(byteOffset, byteOffset + count * 4);
+    // (Buffer#slice would be a view into a pooled buffer, hence the explicit copy.)
+    const slice = new Uint8Array(count * 4);
+    slice.set(data.subarray(byteOffset, byteOffset + count * 4));
     const values = dtype === 'float32' ? new Float32Array(slice.buffer) : new Int32Array(slice.buffer);
     return { name, shape: shape as number[], dtype: dtype as OptimizerTensorDtype, values };
   });
