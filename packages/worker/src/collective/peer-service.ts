@@ -1,0 +1,62 @@
+// The dtrain.v1.Peer/Pull method with the request codec from proto-loader (the contract) and the
+// hand-written GradientChunk codec for the response (zero-copy friendly, same wire format).
+import * as grpc from '@grpc/grpc-js';
+import { loadDtrainProto, type PullRequest, type PullRequest__Output } from '@dtrain/shared/proto';
+import {
+  deserializeGradientChunk,
+  serializeGradientChunk,
+  type IncomingChunk,
+  type OutgoingChunk,
+} from './gradient-chunk-codec';
+
+export const PULL_PATH = '/dtrain.v1.Peer/Pull';
+
+/** Like grpc.MethodDefinition, but with distinct sent/received types on each side. */
+export interface PullMethod {
+  path: string;
+  requestStream: false;
+  responseStream: true;
+  requestSerialize: (request: PullRequest) => Buffer;
+  requestDeserialize: (bytes: Buffer) => PullRequest__Output;
+  responseSerialize: (chunk: OutgoingChunk) => Buffer;
+  responseDeserialize: (bytes: Buffer) => IncomingChunk;
+  originalName: string;
+}
+
+let cached: PullMethod | undefined;
+
+export function pullMethod(): PullMethod {
+  if (!cached) {
+    const base = loadDtrainProto().dtrain.v1.Peer.service.Pull;
+    if (base.path !== PULL_PATH) throw new Error(`proto Peer.Pull path is ${base.path}, expected ${PULL_PATH}`);
+    cached = {
+      path: PULL_PATH,
+      requestStream: false,
+      responseStream: true,
+      requestSerialize: base.requestSerialize,
+      requestDeserialize: base.requestDeserialize,
+      responseSerialize: serializeGradientChunk,
+      responseDeserialize: deserializeGradientChunk,
+      originalName: 'pull',
+    };
+  }
+  return cached;
+}
+
+/** HTTP/2 stream and connection window the receiving rank advertises (platform notes: 16 MiB). */
+export const FLOW_CONTROL_WINDOW_BYTES = 16 * 1024 * 1024;
+
+export const PEER_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
+  'grpc.max_receive_message_length': -1,
+  'grpc.max_send_message_length': -1,
+  // A dead peer must surface as an error, not as a silent retry of the stream.
+  'grpc.enable_retries': 0,
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1000,
+};
+
+export const PEER_SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.max_receive_message_length': -1,
+  'grpc.max_send_message_length': -1,
+};

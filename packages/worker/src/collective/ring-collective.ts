@@ -1,0 +1,438 @@
+// Ring all-reduce / broadcast over dtrain.v1.Peer. Each rank is the gRPC CLIENT of its ring
+// predecessor (one channel for the life of the collective object, 16 MiB receive window) and
+// serves its successor's Pull from the PeerServer. A Pull names (job, generation, step): the
+// predecessor sends nothing for a collective until its successor asked for it, which is the
+// per-collective "ready" handshake. Every rank always pulls and always serves, even when it has
+// nothing to send, so lengths, job and generation are checked on every collective.
+import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
+import {
+  ChunkSizeError,
+  CollectiveMismatchError,
+  CollectiveTimeoutError,
+  DtrainError,
+  PeerLostError,
+  WorldAbortedError,
+} from '@dtrain/shared/errors';
+import type { PullRequest } from '@dtrain/shared/proto';
+import type { AllReduceStats, Collective, PeerServer, RingOptions } from './api';
+import { encodeChunkId, type IncomingChunk } from './gradient-chunk-codec';
+import { GrpcPeerServer, type PullHandler, type PullStream } from './peer-server';
+import { PEER_CHANNEL_OPTIONS, PULL_PATH, pullMethod } from './peer-service';
+import { allReducePlan, broadcastPlan, chunkCount, type RingPlan } from './ring-plan';
+import { encodeWireError, errorFromStatus, wireErrorOf } from './wire-error';
+
+/**
+ * A cancelled outgoing stream may be the successor dying, or the successor failing because of
+ * someone else; wait this long for the better-attributed error to arrive from the predecessor.
+ */
+const LOST_GRACE_MS = 500;
+/** Compact the send queue once this many entries were consumed. */
+const QUEUE_COMPACT_ENTRIES = 4096;
+
+type Mismatch = ConstructorParameters<typeof CollectiveMismatchError>[0];
+
+interface SendItem {
+  round: number;
+  segment: number;
+  offset: number;
+  length: number;
+}
+
+function validateRingOptions(opts: RingOptions): void {
+  const bad: string[] = [];
+  if (typeof opts.jobId !== 'string') bad.push('jobId must be a string');
+  if (!Number.isSafeInteger(opts.generation) || opts.generation < 0) bad.push(`generation must be a non-negative integer, got ${opts.generation}`);
+  if (!Number.isInteger(opts.worldSize) || opts.worldSize < 1) bad.push(`worldSize must be an integer >= 1, got ${opts.worldSize}`);
+  if (!Number.isInteger(opts.rank) || opts.rank < 0 || opts.rank >= opts.worldSize) bad.push(`rank must be in 0..${opts.worldSize - 1}, got ${opts.rank}`);
+  if (!Array.isArray(opts.ring) || opts.ring.length !== opts.worldSize) bad.push(`ring must list ${opts.worldSize} addresses, got ${Array.isArray(opts.ring) ? opts.ring.length : typeof opts.ring}`);
+  if (!Number.isInteger(opts.chunkBytes) || opts.chunkBytes < 4) bad.push(`chunkBytes must be an integer >= 4, got ${opts.chunkBytes}`);
+  if (!(opts.timeoutMs > 0)) bad.push(`timeoutMs must be > 0, got ${opts.timeoutMs}`);
+  if (bad.length > 0) throw new RangeError(`invalid RingOptions: ${bad.join('; ')}`);
+}
+
+class CollectiveOp {
+  readonly promise: Promise<AllReduceStats>;
+  private resolve!: (stats: AllReduceStats) => void;
+  private reject!: (err: Error) => void;
+  private settled = false;
+  private stream: PullStream | null = null;
+  private call: grpc.ClientReadableStream<IncomingChunk> | null = null;
+  private readonly queue: SendItem[] = [];
+  private queueHead = 0;
+  private issued = 0;
+  private completed = 0;
+  private blocked = false;
+  private ended = false;
+  private received = 0;
+  private predEnded = false;
+  private readonly nextChunk = new Map<number, number>();
+  private bytesSent = 0;
+  private readonly startedAt = performance.now();
+  private lastProgress = this.startedAt;
+  private watchdog: NodeJS.Timeout | null = null;
+  private graceTimer: NodeJS.Timeout | null = null;
+  private readonly idBytes: Uint8Array;
+
+  constructor(
+    private readonly ring: RingCollective,
+    readonly kind: 'all-reduce' | 'broadcast',
+    readonly step: number,
+    private readonly buffer: Float32Array,
+    private readonly plan: RingPlan,
+  ) {
+    this.promise = new Promise<AllReduceStats>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.idBytes = encodeChunkId({ ...ring.idBase, step, senderRank: ring.rank });
+  }
+
+  get name(): string {
+    return `${this.kind} step ${this.step}`;
+  }
+
+  start(client: grpc.Client): void {
+    const initial = this.plan.initialSend;
+    if (initial) {
+      const elems = this.ring.chunkElems;
+      const end = initial.range.start + initial.range.length;
+      for (let offset = initial.range.start; offset < end; offset += elems) {
+        this.queue.push({ round: initial.round, segment: initial.segment, offset, length: Math.min(elems, end - offset) });
+      }
+    }
+    const method = pullMethod();
+    const call = client.makeServerStreamRequest<PullRequest, IncomingChunk>(
+      PULL_PATH,
+      method.requestSerialize,
+      method.responseDeserialize,
+      { id: { ...this.ring.idBase, step: this.step, senderRank: this.ring.rank }, totalLength: this.buffer.length },
+      new grpc.Metadata(),
+      {},
+    );
+    this.call = call;
+    call.on('data', (chunk: IncomingChunk) => this.onChunk(chunk));
+    call.on('error', (err: grpc.ServiceError) => {
+      if (!this.settled) this.fail(errorFromStatus(err, this.ring.predPeer, this.ring.ringAddresses));
+    });
+    call.on('end', () => {
+      this.predEnded = true;
+      if (this.settled) return;
+      if (this.received < this.plan.receiveChunks) {
+        this.fail(new PeerLostError(this.ring.pred, this.ring.predAddress, `stream ended after ${this.received} of ${this.plan.receiveChunks} chunks of ${this.name}`));
+        return;
+      }
+      this.progress();
+      this.maybeDone();
+    });
+    this.armWatchdog(this.ring.timeoutMs);
+    this.offerPull();
+  }
+
+  /** Attaches the successor's pull for this step if one is waiting. */
+  offerPull(): void {
+    if (this.settled || this.stream) return;
+    const stream = this.ring.takePull(this.step);
+    if (!stream) return;
+    const theirs = stream.request.totalLength;
+    if (theirs !== this.buffer.length) {
+      this.ring.refuse(stream, 'length', this.buffer.length, theirs);
+      this.fail(new CollectiveMismatchError('length', this.buffer.length, theirs, this.ring.succName));
+      return;
+    }
+    this.stream = stream;
+    stream.on('cancelled', () => this.onSuccessorCancelled());
+    this.progress();
+    this.pump();
+    this.maybeDone();
+  }
+
+  private onSuccessorCancelled(): void {
+    if (this.settled || this.graceTimer) return;
+    this.graceTimer = setTimeout(() => {
+      this.graceTimer = null;
+      this.fail(new PeerLostError(this.ring.succ, this.ring.succAddress, `it cancelled its Pull of ${this.name} (process died or failed)`));
+    }, LOST_GRACE_MS);
+  }
+
+  private pump(): void {
+    const stream = this.stream;
+    if (!stream || this.settled) return;
+    while (!this.blocked && this.queueHead < this.queue.length) {
+      const item = this.queue[this.queueHead++];
+      this.issued++;
+      this.bytesSent += item.length * 4;
+      const ok = stream.write(
+        { idBytes: this.idBytes, round: item.round, segment: item.segment, offset: item.offset, length: item.length, data: this.buffer },
+        () => {
+          this.completed++;
+          this.progress();
+          this.maybeDone();
+        },
+      );
+      if (!ok) {
+        this.blocked = true;
+        stream.once('drain', () => {
+          this.blocked = false;
+          this.progress();
+          this.pump();
+        });
+      }
+    }
+    if (this.queueHead >= QUEUE_COMPACT_ENTRIES && this.queueHead * 2 >= this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+    if (!this.ended && this.issued === this.plan.sendChunks) {
+      this.ended = true;
+      stream.end();
+    }
+  }
+
+  private onChunk(chunk: IncomingChunk): void {
+    if (this.settled) return;
+    const problem = this.check(chunk);
+    if (problem) {
+      this.fail(problem);
+      return;
+    }
+    const rr = this.plan.receive.get(chunk.round)!;
+    const payload = chunk.payload!;
+    const n = chunk.length;
+    if (rr.op === 'add') {
+      const dst = this.buffer.subarray(chunk.offset, chunk.offset + n);
+      for (let i = 0; i < n; i++) dst[i] += payload[i];
+    } else {
+      this.buffer.set(payload, chunk.offset);
+    }
+    this.received++;
+    this.progress();
+    if (rr.forward) {
+      this.queue.push({ round: chunk.round + 1, segment: chunk.segment, offset: chunk.offset, length: n });
+      this.pump();
+    }
+    this.maybeDone();
+  }
+
+  /** Every field of every chunk is checked against what the plan says must come next. */
+  private check(chunk: IncomingChunk): DtrainError | null {
+    const ring = this.ring;
+    const peer = ring.predName;
+    const mismatch = (field: Mismatch, expected: string | number, got: string | number) => new CollectiveMismatchError(field, expected, got, peer);
+    const id = chunk.id;
+    if (!id) return mismatch('job', ring.idBase.jobId, '(chunk without id)');
+    if (id.jobId !== ring.idBase.jobId) return mismatch('job', ring.idBase.jobId, id.jobId);
+    if (id.generation !== ring.idBase.generation) return mismatch('generation', ring.idBase.generation, id.generation);
+    if (id.step !== this.step) return mismatch('step', this.step, id.step);
+    if (id.senderRank !== ring.pred) return mismatch('rank', ring.pred, id.senderRank);
+    const rr = this.plan.receive.get(chunk.round);
+    if (!rr) return mismatch('round', `one of [${[...this.plan.receive.keys()].join(',')}]`, chunk.round);
+    if (chunk.segment !== rr.segment) return mismatch('round', `round ${rr.round} segment ${rr.segment}`, `round ${chunk.round} segment ${chunk.segment}`);
+    const index = this.nextChunk.get(rr.round) ?? 0;
+    if (index >= chunkCount(rr.range.length, ring.chunkElems)) {
+      return mismatch('round', `no more chunks in round ${rr.round}`, `round ${chunk.round} offset ${chunk.offset}`);
+    }
+    const offset = rr.range.start + index * ring.chunkElems;
+    if (chunk.offset !== offset) return mismatch('round', `round ${rr.round} offset ${offset}`, `round ${chunk.round} offset ${chunk.offset}`);
+    const length = Math.min(ring.chunkElems, rr.range.start + rr.range.length - offset);
+    if (chunk.length !== length) return mismatch('length', `${length} elements at offset ${offset}`, `${chunk.length} elements`);
+    if (chunk.payloadBytes !== length * 4 || !chunk.payload) return new ChunkSizeError(length * 4, chunk.payloadBytes, peer);
+    this.nextChunk.set(rr.round, index + 1);
+    return null;
+  }
+
+  private progress(): void {
+    this.lastProgress = performance.now();
+  }
+
+  private armWatchdog(ms: number): void {
+    this.watchdog = setTimeout(() => {
+      this.watchdog = null;
+      if (this.settled) return;
+      const idle = performance.now() - this.lastProgress;
+      if (idle < this.ring.timeoutMs) {
+        this.armWatchdog(this.ring.timeoutMs - idle + 1);
+        return;
+      }
+      // A successor that never asked is absent; otherwise the silent side is the predecessor.
+      const blame = !this.stream || (this.received === this.plan.receiveChunks && this.predEnded) ? this.ring.succ : this.ring.pred;
+      this.fail(new CollectiveTimeoutError(blame, this.ring.timeoutMs, `${this.name} on rank ${this.ring.rank}`));
+    }, ms);
+  }
+
+  private maybeDone(): void {
+    if (this.settled) return;
+    if (this.received !== this.plan.receiveChunks || !this.predEnded) return;
+    if (!this.stream || !this.ended || this.completed !== this.plan.sendChunks) return;
+    this.settle();
+    this.resolve({ bytesSent: this.bytesSent, seconds: (performance.now() - this.startedAt) / 1000 });
+  }
+
+  private settle(): void {
+    this.settled = true;
+    if (this.watchdog) clearTimeout(this.watchdog);
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.watchdog = null;
+    this.graceTimer = null;
+    this.ring.opFinished(this);
+  }
+
+  fail(err: DtrainError): void {
+    if (this.settled) return;
+    this.settle();
+    this.call?.cancel();
+    if (this.stream && !this.stream.cancelled) {
+      this.stream.emit('error', { code: grpc.status.ABORTED, details: encodeWireError(wireErrorOf(err)) });
+    }
+    this.reject(err);
+    this.ring.fail(err);
+  }
+}
+
+export class RingCollective implements Collective, PullHandler {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly pred: number;
+  readonly succ: number;
+  readonly predAddress: string;
+  readonly succAddress: string;
+  readonly chunkElems: number;
+  readonly timeoutMs: number;
+  readonly idBase: { jobId: string; generation: number };
+  readonly ringAddresses: readonly string[];
+  private readonly client: grpc.Client | null;
+  private active: CollectiveOp | null = null;
+  private pulls: PullStream[] = [];
+  private failure: DtrainError | null = null;
+  private closed = false;
+
+  constructor(private readonly server: GrpcPeerServer, opts: RingOptions) {
+    validateRingOptions(opts);
+    this.rank = opts.rank;
+    this.worldSize = opts.worldSize;
+    this.pred = (opts.rank - 1 + opts.worldSize) % opts.worldSize;
+    this.succ = (opts.rank + 1) % opts.worldSize;
+    this.predAddress = opts.ring[this.pred];
+    this.succAddress = opts.ring[this.succ];
+    this.chunkElems = Math.floor(opts.chunkBytes / 4);
+    this.timeoutMs = opts.timeoutMs;
+    this.idBase = { jobId: opts.jobId, generation: opts.generation };
+    this.ringAddresses = [...opts.ring];
+    this.client = opts.worldSize > 1 ? new grpc.Client(this.predAddress, grpc.credentials.createInsecure(), PEER_CHANNEL_OPTIONS) : null;
+    server.attach(this);
+  }
+
+  get predPeer(): { rank: number; address: string } {
+    return { rank: this.pred, address: this.predAddress };
+  }
+
+  get predName(): string {
+    return `rank ${this.pred} (${this.predAddress})`;
+  }
+
+  get succName(): string {
+    return `rank ${this.succ} (${this.succAddress})`;
+  }
+
+  allReduceSum(buffer: Float32Array, step: number): Promise<AllReduceStats> {
+    return this.run('all-reduce', buffer, step, () => allReducePlan(this.rank, this.worldSize, buffer.length, this.chunkElems));
+  }
+
+  broadcast(buffer: Float32Array, step: number, root: number): Promise<AllReduceStats> {
+    if (!Number.isInteger(root) || root < 0 || root >= this.worldSize) {
+      return Promise.reject(new RangeError(`broadcast root must be in 0..${this.worldSize - 1}, got ${root}`));
+    }
+    return this.run('broadcast', buffer, step, () => broadcastPlan(this.rank, this.worldSize, root, buffer.length, this.chunkElems));
+  }
+
+  private run(kind: 'all-reduce' | 'broadcast', buffer: Float32Array, step: number, plan: () => RingPlan): Promise<AllReduceStats> {
+    if (this.closed) return Promise.reject(new WorldAbortedError(`collective of rank ${this.rank} is closed`));
+    if (this.failure) return Promise.reject(this.failure);
+    if (!(buffer instanceof Float32Array)) return Promise.reject(new TypeError(`${kind} buffer must be a Float32Array`));
+    if (!Number.isSafeInteger(step)) return Promise.reject(new RangeError(`${kind} step must be an integer, got ${step}`));
+    if (this.active) return Promise.reject(new Error(`${kind} step ${step} started while ${this.active.name} is still running`));
+    if (!this.client) return Promise.resolve({ bytesSent: 0, seconds: 0 });
+    const op = new CollectiveOp(this, kind, step, buffer, plan());
+    this.active = op;
+    op.start(this.client);
+    return op.promise;
+  }
+
+  onPull(stream: PullStream): void {
+    if (this.closed) {
+      stream.emit('error', { code: grpc.status.UNAVAILABLE, details: `rank ${this.rank} closed its collective` });
+      return;
+    }
+    if (this.failure) {
+      stream.emit('error', { code: grpc.status.ABORTED, details: encodeWireError(wireErrorOf(this.failure)) });
+      return;
+    }
+    const id = stream.request.id;
+    const who = `rank ${id?.senderRank ?? '?'} (${stream.getPeer()})`;
+    const check = (field: Mismatch, mine: string | number, theirs: string | number): boolean => {
+      if (mine === theirs) return false;
+      this.refuse(stream, field, mine, theirs);
+      this.fail(new CollectiveMismatchError(field, mine, theirs, who));
+      return true;
+    };
+    if (!id) {
+      check('job', this.idBase.jobId, '(pull without id)');
+      return;
+    }
+    if (check('job', this.idBase.jobId, id.jobId)) return;
+    if (check('generation', this.idBase.generation, id.generation)) return;
+    if (check('rank', this.succ, id.senderRank)) return;
+    this.pulls.push(stream);
+    stream.on('cancelled', () => {
+      this.pulls = this.pulls.filter((s) => s !== stream);
+    });
+    this.active?.offerPull();
+  }
+
+  /** Ends a pull with a mismatch status the requester turns into CollectiveMismatchError. */
+  refuse(stream: PullStream, field: Mismatch, mine: string | number, theirs: string | number): void {
+    const message = `rank ${this.rank} refused the pull: ${field} is ${String(mine)} here, ${String(theirs)} in the request`;
+    stream.emit('error', {
+      code: grpc.status.FAILED_PRECONDITION,
+      details: encodeWireError({ code: 'CollectiveMismatchError', message, peerRank: -1, peerAddress: '', field, serverValue: String(mine), clientValue: String(theirs) }),
+    });
+  }
+
+  takePull(step: number): PullStream | null {
+    const i = this.pulls.findIndex((s) => s.request.id?.step === step);
+    if (i < 0) return null;
+    const [stream] = this.pulls.splice(i, 1);
+    return stream;
+  }
+
+  opFinished(op: CollectiveOp): void {
+    if (this.active === op) this.active = null;
+  }
+
+  /** A failed ring stays failed: later collectives and pulls get the same error until close(). */
+  fail(err: DtrainError): void {
+    if (!this.failure) this.failure = err;
+    this.active?.fail(err);
+    const details = encodeWireError(wireErrorOf(this.failure));
+    for (const stream of this.pulls.splice(0)) stream.emit('error', { code: grpc.status.ABORTED, details });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.active?.fail(new WorldAbortedError(`collective of rank ${this.rank} closed during ${this.active.name}`));
+    this.closed = true;
+    for (const stream of this.pulls.splice(0)) {
+      stream.emit('error', { code: grpc.status.UNAVAILABLE, details: `rank ${this.rank} closed its collective` });
+    }
+    this.server.detach(this);
+    this.client?.close();
+  }
+}
+
+/** Attaches a ring to a started PeerServer (after rendezvous, once the ring is known). */
+export function createRingCollective(server: PeerServer, opts: RingOptions): Collective {
+  if (!(server instanceof GrpcPeerServer)) {
+    throw new TypeError('createRingCollective needs a PeerServer from startPeerServer()');
+  }
+  return new RingCollective(server, opts);
+}
