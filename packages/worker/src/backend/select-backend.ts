@@ -41,7 +41,9 @@ export function describeImportFailure(packageName: string, error: unknown): stri
   const err = error instanceof Error ? error : new Error(String(error));
   const code = (err as { code?: unknown }).code;
   const message = err.message.split('\n')[0] ?? '';
-  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message.includes(packageName)) {
+  // Only the package itself missing counts: a missing dependency of it names the package in a path.
+  const missingItself = message.includes(`package '${packageName}'`) || message.includes(`module '${packageName}'`);
+  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && missingItself) {
     return `${packageName} is not installed (install it yourself: npm install ${packageName}@${tf.version.tfjs}; ` +
       'its install script downloads libtensorflow)';
   }
