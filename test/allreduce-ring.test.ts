@@ -1,0 +1,126 @@
+// Ring all-reduce between real worker processes on loopback (test/fixtures/allreduce-rank.ts).
+import { afterEach, describe, expect, it } from 'vitest';
+import { SpawnedRing, type RankEvent } from './fixtures/allreduce-spawn';
+import { checksum, expectedSum, rankValue } from './fixtures/allreduce-values';
+
+let rings: SpawnedRing[] = [];
+
+afterEach(async () => {
+  await Promise.all(rings.map((r) => r.dispose()));
+  rings = [];
+});
+
+function ring(worldSize: number, config: ConstructorParameters<typeof SpawnedRing>[1]): SpawnedRing {
+  const r = new SpawnedRing(worldSize, config);
+  rings.push(r);
+  return r;
+}
+
+function eventsOf(r: SpawnedRing, kind: string): RankEvent[] {
+  return r.ranks.flatMap((p) => p.events.filter((e) => e.event === kind));
+}
+
+const LENGTHS = [1, 3, 0, 7, 1001, 1_000_003];
+const STEPS = 2;
+
+describe('ring all-reduce between processes', () => {
+  for (const worldSize of [1, 2, 3, 4]) {
+    it(`sums exactly on every rank, N=${worldSize}, lengths ${LENGTHS.join('/')}, ${STEPS} steps each`, async () => {
+      const r = ring(worldSize, () => ({ scenario: 'sums', lengths: LENGTHS, steps: STEPS, chunkBytes: 64 * 1024 }));
+      const exits = await r.exits();
+      expect(exits.map((e) => e.code)).toEqual(new Array(worldSize).fill(0));
+      const results = eventsOf(r, 'result');
+      expect(eventsOf(r, 'error')).toEqual([]);
+      expect(results).toHaveLength(worldSize * LENGTHS.length * STEPS);
+      let step = 0;
+      for (const length of LENGTHS) {
+        for (let s = 0; s < STEPS; s++, step++) {
+          const atStep = results.filter((e) => e.step === step);
+          expect(atStep.map((e) => e.rank).sort()).toEqual([...Array(worldSize).keys()]);
+          const expected = new Float32Array(length);
+          for (let i = 0; i < length; i++) expected[i] = expectedSum(worldSize, i, step);
+          for (const e of atStep) {
+            expect(e.length).toBe(length);
+            expect(e.bad).toBe(0);
+            expect(e.checksum).toBe(checksum(expected));
+          }
+          // Every rank sends 2(N-1)/N of the buffer: the ring's total is exactly 2(N-1) buffers.
+          const sent = atStep.reduce((sum, e) => sum + (e.bytesSent as number), 0);
+          expect(sent).toBe(2 * (worldSize - 1) * length * 4);
+        }
+      }
+    });
+  }
+
+  it('broadcast gives the root buffer on every rank', async () => {
+    const length = 100_003;
+    const root = 1;
+    const r = ring(3, () => ({ scenario: 'broadcast', length, root, chunkBytes: 4096 }));
+    const exits = await r.exits();
+    expect(exits.map((e) => e.code)).toEqual([0, 0, 0]);
+    const rootValues = Float32Array.from({ length }, (_, i) => rankValue(root, i, 0));
+    const results = eventsOf(r, 'result');
+    expect(results).toHaveLength(3);
+    for (const e of results) {
+      expect(e.bad).toBe(0);
+      expect(e.checksum).toBe(checksum(rootValues));
+    }
+    // A chain: root and the middle rank each send the buffer once, the last rank nothing.
+    expect(results.map((e) => e.bytesSent)).toEqual(results.map((e) => (e.rank === 0 ? 0 : length * 4)));
+  });
+
+  for (const field of ['job', 'generation'] as const) {
+    it(`a peer with another ${field} gets CollectiveMismatchError naming the field`, async () => {
+      const r = ring(2, (rank) => ({
+        scenario: 'sums',
+        lengths: [1000],
+        steps: 1,
+        jobId: field === 'job' && rank === 1 ? 'job-other' : 'job-test',
+        generation: field === 'generation' && rank === 1 ? 2 : 1,
+      }));
+      const exits = await r.exits();
+      expect(exits.map((e) => e.code)).toEqual([0, 0]);
+      expect(eventsOf(r, 'result')).toEqual([]);
+      const errors = eventsOf(r, 'error');
+      expect(errors.map((e) => e.rank).sort()).toEqual([0, 1]);
+      for (const e of errors) {
+        expect(e.code).toBe('CollectiveMismatchError');
+        expect(e.field).toBe(field);
+        expect(e.message).toContain(`rank ${1 - e.rank}`);
+      }
+    });
+  }
+
+  it('a rank that stops taking part fails its neighbour with CollectiveTimeoutError naming it', async () => {
+    const r = ring(2, (rank) => ({ scenario: 'loop', length: 10_000, steps: 5, timeoutMs: 1000, stallAtStep: rank === 1 ? 2 : undefined }));
+    await r.until(() => eventsOf(r, 'error').length === 1, 'rank 0 to time out');
+    const [err] = eventsOf(r, 'error');
+    expect(err.rank).toBe(0);
+    expect(err.code).toBe('CollectiveTimeoutError');
+    expect(err.peerRank).toBe(1);
+    expect(err.message).toContain('rank 1');
+    expect(eventsOf(r, 'step').filter((e) => e.rank === 0).map((e) => e.first)).toEqual([2, 2]);
+    expect((await r.ranks[0].exited).code).toBe(0);
+  });
+
+  it('kill -9 of one rank mid-collective: every other rank fails with PeerLostError naming it, and exits', async () => {
+    const victim = 2;
+    const r = ring(4, () => ({ scenario: 'loop', length: 4 << 20, chunkBytes: 256 * 1024, timeoutMs: 30_000 }));
+    await r.until(() => r.ranks.every((p) => p.events.some((e) => e.event === 'step' && (e.step as number) >= 1)), 'two steps on every rank');
+    r.ranks[victim].child.kill('SIGKILL');
+    const exits = await r.exits();
+    expect(exits[victim].signal).toBe('SIGKILL');
+    const survivors = r.ranks.filter((p) => p.rank !== victim);
+    for (const p of survivors) {
+      expect(exits[p.rank].code).toBe(0);
+      const errors = p.events.filter((e) => e.event === 'error');
+      expect(errors).toHaveLength(1);
+      expect(errors[0].code).toBe('PeerLostError');
+      expect(errors[0].peerRank).toBe(victim);
+      expect(errors[0].message).toContain(`rank ${victim} (127.0.0.1:`);
+      expect(p.events.some((e) => e.event === 'closed')).toBe(true);
+      // Sum of ones over 4 ranks, for every completed step.
+      expect(new Set(p.events.filter((e) => e.event === 'step').map((e) => e.first))).toEqual(new Set([4]));
+    }
+  });
+});
