@@ -26,7 +26,8 @@ type HiddenScalars = Record<string, tf.Variable | undefined>;
 
 export interface EncodedOptimizerState {
   json: OptimizerStateFile;
-  data: Uint8Array;
+  /** optimizer.bin in pieces (one per weight), to avoid one more full copy of the state. */
+  chunks: Uint8Array[];
 }
 
 function optimizerClassName(optimizer: tf.Optimizer): string {
@@ -67,13 +68,7 @@ export async function encodeOptimizerState(optimizer: tf.Optimizer): Promise<Enc
     if (v === undefined) throw new Error(`optimizer ${className} has no ${key}; tfjs internals changed`);
     extra[key] = (await v.data())[0];
   }
-  const data = new Uint8Array(offset);
-  let at = 0;
-  for (const p of parts) {
-    data.set(p, at);
-    at += p.byteLength;
-  }
-  return { json: { className, config: optimizer.getConfig() as Record<string, unknown>, weights: specs, extra }, data };
+  return { json: { className, config: optimizer.getConfig() as Record<string, unknown>, weights: specs, extra }, chunks: parts };
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {

@@ -41,7 +41,7 @@ export async function saveCheckpoint(opts: SaveCheckpointOptions): Promise<Check
     await write(MODEL_JSON, [utf8(JSON.stringify(encodedModel.modelJson))]);
     await write(WEIGHTS_BIN, encodedModel.weightChunks);
     await write('optimizer.json', [utf8(JSON.stringify(encodedOptimizer.json))]);
-    await write('optimizer.bin', [encodedOptimizer.data]);
+    await write('optimizer.bin', encodedOptimizer.chunks);
     await write('state.json', [utf8(JSON.stringify(state, null, 2))]);
     const manifest: CheckpointManifest = {
       formatVersion: CHECKPOINT_FORMAT_VERSION,
