@@ -208,16 +208,21 @@ async function scanCsv(file: string, sel: ColumnSelection): Promise<TabularIndex
   const parser = createReadStream(file).pipe(parseCsvStream({ ...CSV_OPTIONS, info: true }));
   let st: ScanState | null = null;
   let prevEnd = 0;
+  let prevLines = 0;
+  let prevEmpty = 0;
   try {
-    for await (const item of parser as AsyncIterable<{ record: string[]; info: { bytes_records: number; lines: number } }>) {
+    for await (const item of parser as AsyncIterable<{ record: string[]; info: { bytes_records: number; lines: number; empty_lines: number } }>) {
       const { record, info } = item;
       if (!st) {
         st = newState(file, 'csv', record, sel);
       } else {
-        // `lines` counts the line where the record ended; a record spanning lines reports its last.
-        acceptRow(st, sel, record, info.lines, record.length !== st.index.columns.length, prevEnd, info.bytes_records);
+        // `info.lines` is the line where the record ENDS; errors name the line where it starts.
+        const line = prevLines + 1 + (info.empty_lines - prevEmpty);
+        acceptRow(st, sel, record, line, record.length !== st.index.columns.length, prevEnd, info.bytes_records);
       }
       prevEnd = info.bytes_records;
+      prevLines = info.lines;
+      prevEmpty = info.empty_lines;
     }
   } catch (err) {
     if (err instanceof DataFileError) throw err;
