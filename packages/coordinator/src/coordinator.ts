@@ -187,6 +187,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.broadcastMessage({ command: { stop: { reason } } });
   }
 
+  /** Fails the job from outside (e.g. the launcher saw a worker process exit before joining). */
+  abort(message: string, code = 'WorkerExitedError', lostRank = -1): void {
+    if (this.state === 'rendezvous') this.rendezvous.close(message);
+    this.fail(message, code, lostRank);
+  }
+
   async close(): Promise<void> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.failureTimer) clearTimeout(this.failureTimer);

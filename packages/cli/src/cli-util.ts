@@ -1,0 +1,26 @@
+import { InvalidArgumentError } from 'commander';
+import { JobSpecError } from '@dtrain/shared/errors';
+import { loadJobSpec, type JobSpec } from '@dtrain/shared/job-spec';
+
+export function exitWith(code: number, message: string): never {
+  process.stderr.write(`dtrain: ${message}\n`);
+  process.exit(code);
+}
+
+export function parsePositiveInt(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} must be a positive integer, got '${value}'`);
+    return n;
+  };
+}
+
+/** Loads and validates a job file; a bad one ends the process with the named fields (exit 2). */
+export function loadSpecOrExit(path: string): JobSpec {
+  try {
+    return loadJobSpec(path);
+  } catch (err) {
+    if (err instanceof JobSpecError) exitWith(2, err.message);
+    throw err;
+  }
+}

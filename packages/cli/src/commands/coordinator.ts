@@ -1,0 +1,54 @@
+// `dtrain coordinator JOB.yaml --listen HOST:PORT --workers N`: the coordinator alone; workers on other
+// machines join with `dtrain worker --coordinator HOST:PORT`.
+import type { Command } from 'commander';
+import { formatSummary, runJob, summaryJson } from '../job-runner';
+import { loadSpecOrExit, parsePositiveInt } from '../cli-util';
+
+interface CoordinatorFlags {
+  listen: string;
+  workers: number;
+  maxSteps?: number;
+  epochs?: number;
+  json?: boolean;
+  resume?: string;
+  nats?: string;
+  metricsPort?: number;
+  rendezvousTimeout: number;
+}
+
+export function registerCoordinatorCommand(program: Command): void {
+  program
+    .command('coordinator')
+    .description('run the coordinator of a job; workers join it from any machine')
+    .argument('<job>', 'job file (YAML or JSON)')
+    .requiredOption('-w, --workers <n>', 'world size to wait for', parsePositiveInt('--workers'))
+    .option('-l, --listen <host:port>', 'address to listen on', '0.0.0.0:29400')
+    .option('--max-steps <k>', 'stop after K global steps', parsePositiveInt('--max-steps'))
+    .option('--epochs <e>', 'number of epochs', parsePositiveInt('--epochs'))
+    .option('--json', 'make the last line of stdout a JSON summary')
+    .option('--resume <dir>', 'resume from a checkpoint folder, or the newest valid one in a folder')
+    .option('--nats <url>', 'publish events and serve control requests on this NATS server')
+    .option('--metrics-port <port>', '/metrics port (0: any free port)', (v) => Number(v))
+    .option('--rendezvous-timeout <ms>', 'how long to wait for all workers to join', (v) => Number(v), 600_000)
+    .action(async (jobPath: string, flags: CoordinatorFlags) => {
+      const spec = loadSpecOrExit(jobPath);
+      const host = flags.listen.slice(0, flags.listen.lastIndexOf(':'));
+      const { result } = await runJob({
+        spec,
+        listen: flags.listen,
+        workers: flags.workers,
+        maxSteps: flags.maxSteps,
+        epochs: flags.epochs,
+        resumeFrom: flags.resume,
+        natsUrl: flags.nats,
+        metricsListen: flags.metricsPort !== undefined ? `${host}:${flags.metricsPort}` : undefined,
+        rendezvousTimeoutMs: flags.rendezvousTimeout,
+        json: Boolean(flags.json),
+        tty: Boolean(process.stderr.isTTY) && !flags.json,
+        onListening: (address, _c, display) => display.line(`[coordinator] workers join with: dtrain worker --coordinator ${address}`),
+      });
+      process.stderr.write(`${formatSummary(result)}\n`);
+      if (flags.json) process.stdout.write(`${summaryJson(result)}\n`);
+      process.exit(result.status === 'failed' ? 1 : 0);
+    });
+}

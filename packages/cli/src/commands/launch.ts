@@ -1,0 +1,119 @@
+// `dtrain launch --workers N JOB.yaml`: a coordinator in this process and N worker processes on this
+// machine, as `torchrun --standalone --nproc-per-node N` does.
+import type { Command } from 'commander';
+import { BACKENDS, type BackendName } from '@dtrain/shared/job-spec';
+import { formatSummary, runJob, summaryJson } from '../job-runner';
+import { LocalWorkers } from '../local-workers';
+import { exitWith, loadSpecOrExit, parsePositiveInt } from '../cli-util';
+
+/** After a worker process exits early, how long the coordinator gets to name the failure itself. */
+export const EARLY_EXIT_SETTLE_MS = 3_000;
+export const WORKER_EXIT_WAIT_MS = 15_000;
+
+interface LaunchFlags {
+  workers: number;
+  maxSteps?: number;
+  epochs?: number;
+  json?: boolean;
+  backend?: BackendName;
+  resume?: string;
+  nats?: string;
+  port: number;
+  host: string;
+  metricsPort?: number;
+  workerMetricsPort?: number;
+  rendezvousTimeout: number;
+  testDelayMs?: string;
+  quiet?: boolean;
+}
+
+export function registerLaunchCommand(program: Command): void {
+  program
+    .command('launch')
+    .description('run a job on this machine: a coordinator and N worker processes')
+    .argument('<job>', 'job file (YAML or JSON)')
+    .requiredOption('-w, --workers <n>', 'number of worker processes', parsePositiveInt('--workers'))
+    .option('--max-steps <k>', 'stop after K global steps (overrides training.maxSteps)', parsePositiveInt('--max-steps'))
+    .option('--epochs <e>', 'number of epochs (overrides training.epochs)', parsePositiveInt('--epochs'))
+    .option('--json', 'make the last line of stdout a JSON summary')
+    .option('--backend <name>', `tfjs backend: ${BACKENDS.join(', ')} (overrides the job file)`)
+    .option('--resume <dir>', 'resume from a checkpoint folder, or the newest valid one in a folder')
+    .option('--nats <url>', 'publish events and serve control requests on this NATS server')
+    .option('--host <host>', 'interface for the coordinator and workers', '127.0.0.1')
+    .option('--port <port>', 'coordinator port (0: any free port)', (v) => Number(v), 0)
+    .option('--metrics-port <port>', 'coordinator /metrics port (0: any free port; default: none)', (v) => Number(v))
+    .option('--worker-metrics-port <port>', 'first worker /metrics port; local rank r uses port+r (0: any free port)', (v) => Number(v))
+    .option('--rendezvous-timeout <ms>', 'how long to wait for all workers to join', (v) => Number(v), 120_000)
+    .option('--test-delay-ms <spec>', 'testing only: LOCAL_RANK=MS makes that worker slow (e.g. 1=200)')
+    .option('-q, --quiet', 'no progress output')
+    .action(async (jobPath: string, flags: LaunchFlags) => {
+      if (flags.backend && !BACKENDS.includes(flags.backend)) exitWith(2, `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
+      const spec = loadSpecOrExit(jobPath);
+      const tty = Boolean(process.stderr.isTTY) && !flags.json;
+      let workers: LocalWorkers | null = null;
+      let interrupted: NodeJS.Signals | null = null;
+      const delay = parseTestDelay(flags.testDelayMs);
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (interrupted) return;
+        interrupted = signal;
+        process.stderr.write(`\n${signal}: stopping ${workers?.children.length ?? 0} worker process(es)\n`);
+        void (async () => {
+          await workers?.terminate();
+          process.exit(signal === 'SIGINT' ? 130 : 143);
+        })();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+
+      const { result } = await runJob({
+        spec,
+        listen: `${flags.host}:${flags.port}`,
+        workers: flags.workers,
+        maxSteps: flags.maxSteps,
+        epochs: flags.epochs,
+        resumeFrom: flags.resume,
+        natsUrl: flags.nats,
+        metricsListen: flags.metricsPort !== undefined ? `${flags.host}:${flags.metricsPort}` : undefined,
+        rendezvousTimeoutMs: flags.rendezvousTimeout,
+        json: Boolean(flags.json),
+        tty,
+        onListening: (address, coordinator, display) => {
+          let settleTimer: NodeJS.Timeout | null = null;
+          workers = new LocalWorkers({
+            count: flags.workers,
+            coordinator: address,
+            backend: flags.backend,
+            metricsBasePort: flags.workerMetricsPort,
+            extraArgs: (r) => (delay.has(r) ? ['--test-delay-ms', String(delay.get(r))] : []),
+            onLine: (r, line) => display.line(`[worker ${r}] ${line}`),
+            onExit: (r, code, signal) => {
+              if (code === 0 || interrupted) return;
+              const what = `worker process ${r} (pid ${workers?.pids[r]}) exited with ${signal ?? `code ${code}`}`;
+              display.line(`[launcher] ${what}`);
+              if (coordinator.jobState === 'finished' || coordinator.jobState === 'failed' || settleTimer) return;
+              settleTimer = setTimeout(() => coordinator.abort(`${what} before the job ended`), EARLY_EXIT_SETTLE_MS);
+              settleTimer.unref();
+            },
+          });
+          workers.start();
+          display.line(`[launcher] started ${flags.workers} worker process(es): pids ${workers.pids.join(', ')}`);
+        },
+      });
+      const w = workers as LocalWorkers | null;
+      if (w && !(await w.waitAll(WORKER_EXIT_WAIT_MS))) await w.terminate();
+      process.stderr.write(`${formatSummary(result)}\n`);
+      if (flags.json) process.stdout.write(`${summaryJson(result)}\n`);
+      process.exit(result.status === 'failed' ? 1 : 0);
+    });
+}
+
+function parseTestDelay(spec: string | undefined): Map<number, number> {
+  const out = new Map<number, number>();
+  if (!spec) return out;
+  for (const part of spec.split(',')) {
+    const [rank, ms] = part.split('=').map(Number);
+    if (!Number.isInteger(rank) || !Number.isFinite(ms)) exitWith(2, `--test-delay-ms expects LOCAL_RANK=MS[,...], got '${spec}'`);
+    out.set(rank, ms);
+  }
+  return out;
+}

@@ -1,0 +1,53 @@
+// `dtrain worker --coordinator HOST:PORT`: one worker process, on any machine that reaches the coordinator.
+import type { Command } from 'commander';
+import { BACKENDS, type BackendName } from '@dtrain/shared/job-spec';
+import { runWorker } from '@dtrain/worker/worker';
+import { exitWith } from '../cli-util';
+
+interface WorkerFlags {
+  coordinator: string;
+  backend?: BackendName;
+  peerHost: string;
+  advertiseHost?: string;
+  localRank?: string;
+  metricsPort?: number;
+  metricsHost: string;
+  testDelayMs?: number;
+}
+
+export function registerWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description('run one worker: join the coordinator and train what it plans')
+    .requiredOption('-c, --coordinator <host:port>', 'coordinator address')
+    .option('--backend <name>', `tfjs backend: ${BACKENDS.join(', ')}`)
+    .option('--peer-host <host>', 'interface for the collective (peer) server', '127.0.0.1')
+    .option('--advertise-host <host>', 'host name other workers use to reach this one (default: --peer-host)')
+    .option('--local-rank <n>', 'slot of this process on its machine (default: $LOCAL_RANK)')
+    .option('--metrics-port <port>', '/metrics port (0: any free port; default: none)', (v) => Number(v))
+    .option('--metrics-host <host>', 'interface for /metrics', '127.0.0.1')
+    .option('--test-delay-ms <ms>', 'testing only: extra delay per step (a straggler on purpose)', (v) => Number(v))
+    .action(async (flags: WorkerFlags) => {
+      if (flags.backend && !BACKENDS.includes(flags.backend)) exitWith(2, `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
+      // Launched by `dtrain launch`: die with the launcher, even if it was SIGKILLed.
+      if (process.send) process.on('disconnect', () => process.exit(1));
+      const localRank = Number(flags.localRank ?? process.env.LOCAL_RANK ?? -1);
+      try {
+        await runWorker({
+          coordinator: flags.coordinator,
+          backend: flags.backend,
+          peerHost: flags.peerHost,
+          advertiseHost: flags.advertiseHost,
+          localRankHint: Number.isInteger(localRank) ? localRank : -1,
+          metricsPort: flags.metricsPort,
+          metricsHost: flags.metricsHost,
+          testDelayMs: flags.testDelayMs,
+          // Under the launcher every line is already prefixed with the local rank.
+          log: process.env.DTRAIN_LAUNCHED ? (line) => process.stderr.write(`${line}\n`) : undefined,
+        });
+        process.exit(0);
+      } catch (err) {
+        exitWith(1, `worker failed: ${(err as Error).message}`);
+      }
+    });
+}

@@ -1,0 +1,19 @@
+// The `dtrain` command line.
+import { Command } from 'commander';
+import { registerCoordinatorCommand } from './commands/coordinator';
+import { registerLaunchCommand } from './commands/launch';
+import { registerSchemaCommands } from './commands/schema';
+import { registerWorkerCommand } from './commands/worker';
+
+const program = new Command();
+program
+  .name('dtrain')
+  .description('data-parallel training of TensorFlow.js models across worker processes')
+  .version('0.1.0')
+  .showHelpAfterError();
+registerLaunchCommand(program);
+registerCoordinatorCommand(program);
+registerWorkerCommand(program);
+registerSchemaCommands(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,127 @@
+// One synchronous data-parallel step: forward + backward on the local batch, gradients fused and
+// all-reduced with the ring, averaged, applied. Every rank applies the same averaged gradient to the
+// same weights, so weights stay identical without ever being sent again.
+import * as tf from '@tensorflow/tfjs';
+import type { LossName } from '@dtrain/shared/job-spec';
+import { addEvalSums, emptyEvalSums, evaluateBatch, lossFunction, type EvalSums, type LossFn } from '@dtrain/shared/model/losses';
+import type { Batch } from '@dtrain/shared/data/api';
+import type { Collective } from './collective/api';
+import {
+  FusedGradients, SLOT_CHECKPOINT_VOTES, SLOT_LOSS_SUM, SLOT_NONFINITE_VOTES, SLOT_STOP_VOTES,
+} from './fused-gradients';
+
+export const VALIDATION_BATCH_SIZE = 512;
+
+export interface StepVotes {
+  stop: boolean;
+  checkpoint: boolean;
+}
+
+export interface StepOutcome {
+  /** This rank's mean loss on its local batch. */
+  localLoss: number;
+  /** Mean of every rank's local loss (the global batch loss). */
+  globalLoss: number;
+  /** Whether the update was applied (false when some rank saw a non-finite loss or gradient). */
+  applied: boolean;
+  stop: boolean;
+  checkpoint: boolean;
+  computeSeconds: number;
+  allreduceSeconds: number;
+  applySeconds: number;
+  allreduceBytes: number;
+}
+
+export interface TrainerOptions {
+  model: tf.LayersModel;
+  optimizer: tf.Optimizer;
+  loss: LossName;
+  collective: Collective;
+  task: 'classification' | 'regression';
+}
+
+export class Trainer {
+  readonly fused: FusedGradients;
+  private readonly lossFn: LossFn;
+
+  constructor(private readonly options: TrainerOptions) {
+    this.fused = FusedGradients.forModel(options.model);
+    this.lossFn = lossFunction(options.loss);
+  }
+
+  get model(): tf.LayersModel {
+    return this.options.model;
+  }
+
+  /** Makes every rank start from rank 0's weights. */
+  async broadcastInitialWeights(): Promise<void> {
+    const { collective } = this.options;
+    this.fused.buffer.fill(0);
+    if (collective.rank === 0) this.fused.fuseValues();
+    await collective.broadcast(this.fused.buffer, -1, 0);
+    this.fused.assignValues();
+  }
+
+  async step(batch: Batch, globalStep: number, votes: StepVotes): Promise<StepOutcome> {
+    const { model, optimizer, collective } = this.options;
+    const t0 = performance.now();
+    const { value, grads } = tf.variableGrads(
+      () => this.lossFn(batch.ys, model.apply(batch.xs, { training: true }) as tf.Tensor),
+      this.fused.variables,
+    );
+    let localLoss: number;
+    try {
+      localLoss = (value.dataSync() as Float32Array)[0];
+      this.fused.fuse(grads);
+    } finally {
+      value.dispose();
+      for (const g of Object.values(grads)) g.dispose();
+    }
+    const finite = Number.isFinite(localLoss) && this.fused.gradientsFinite();
+    this.fused.setControl(SLOT_LOSS_SUM, finite ? localLoss : 0);
+    this.fused.setControl(SLOT_STOP_VOTES, votes.stop ? 1 : 0);
+    this.fused.setControl(SLOT_CHECKPOINT_VOTES, votes.checkpoint ? 1 : 0);
+    this.fused.setControl(SLOT_NONFINITE_VOTES, finite ? 0 : 1);
+    const t1 = performance.now();
+    const stats = await collective.allReduceSum(this.fused.buffer, globalStep);
+    const t2 = performance.now();
+    const worldSize = collective.worldSize;
+    const applied = this.fused.control(SLOT_NONFINITE_VOTES) === 0;
+    if (applied) {
+      this.fused.scaleGradients(1 / worldSize);
+      const named = this.fused.namedGradients();
+      try {
+        optimizer.applyGradients(named);
+      } finally {
+        for (const n of named) n.tensor.dispose();
+      }
+    }
+    const t3 = performance.now();
+    return {
+      localLoss,
+      globalLoss: this.fused.control(SLOT_LOSS_SUM) / worldSize,
+      applied,
+      stop: this.fused.control(SLOT_STOP_VOTES) > 0,
+      checkpoint: this.fused.control(SLOT_CHECKPOINT_VOTES) > 0,
+      computeSeconds: (t1 - t0) / 1000,
+      allreduceSeconds: (t2 - t1) / 1000,
+      applySeconds: (t3 - t2) / 1000,
+      allreduceBytes: stats.bytesSent,
+    };
+  }
+
+  /** Validation sums over this rank's shard of the held-out split, in inference mode. */
+  evaluate(read: (indices: Uint32Array) => Batch, indices: Uint32Array): EvalSums {
+    let sums = emptyEvalSums();
+    for (let from = 0; from < indices.length; from += VALIDATION_BATCH_SIZE) {
+      const batch = read(indices.subarray(from, from + VALIDATION_BATCH_SIZE));
+      try {
+        sums = addEvalSums(sums, evaluateBatch(this.options.model, batch, this.options.loss, this.options.task));
+      } finally {
+        batch.xs.dispose();
+        batch.ys.dispose();
+      }
+    }
+    return sums;
+  }
+}
