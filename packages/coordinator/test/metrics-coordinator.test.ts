@@ -64,6 +64,17 @@ describe('CoordinatorMetrics', () => {
     expect(sampleValue(await m.registry.metrics(), 'dtrain_world_generation')).toBe(2);
   });
 
+  it('counts replayed steps again after the world re-forms from a checkpoint', async () => {
+    const m = new CoordinatorMetrics({ job: 'j', defaultMetrics: false });
+    m.onWorldFormed(1, 1);
+    for (const step of [0, 1, 2]) m.onStepReports(step, [report(0)]);
+    m.onWorldFormed(2, 1); // resumed from the checkpoint after step 0
+    for (const step of [1, 2, 3]) m.onStepReports(step, [report(0)]);
+    const text = await m.registry.metrics();
+    expect(sampleValue(text, 'dtrain_steps_total')).toBe(6);
+    expect(sampleValue(text, 'dtrain_global_step')).toBe(3);
+  });
+
   it('names the rank and field of a bad report', () => {
     const m = new CoordinatorMetrics({ job: 'j', defaultMetrics: false });
     expect(() => m.onStepReports(5, [report(0), report(1, { computeSeconds: -1 })])).toThrow(/step 5: rank 1 reported computeSeconds = -1/);

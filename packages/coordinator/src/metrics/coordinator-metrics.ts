@@ -48,12 +48,14 @@ export class CoordinatorMetrics {
     // Straggler gauges of ranks that are gone (or renumbered) would otherwise stay frozen.
     this.set.gauge('straggler').reset();
     this.set.gauge('stragglerRatio').reset();
+    // A world re-formed from a checkpoint replays steps after it: those count again.
+    this.lastGlobalStep = -1;
   }
 
   /**
    * All ranks' reports of one global step. Job loss = mean over ranks; samples and bytes = sums;
    * samples/s = all samples / the slowest rank's step time (a synchronous step lasts that long).
-   * The histograms get every rank's observation. A step already recorded is ignored (a re-sent report).
+   * The histograms get every rank's observation. A step already recorded in this world generation is ignored (a re-sent report).
    */
   onStepReports(globalStep: number, reports: readonly RankStepReport[]): void {
     if (reports.length === 0) throw new RangeError(`step ${globalStep}: no rank reports`);
@@ -86,11 +88,6 @@ export class CoordinatorMetrics {
     this.set.counter('steps').inc();
     this.set.gauge('globalStep').set(globalStep);
     if (slowest > 0) this.set.gauge('samplesPerSecond').set(samples / slowest);
-  }
-
-  /** A world re-formed from a checkpoint replays steps: allow them to be recorded again. */
-  rewindTo(globalStep: number): void {
-    this.lastGlobalStep = globalStep;
   }
 
   onValidation(result: ValidationResult): void {
