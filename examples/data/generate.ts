@@ -22,7 +22,7 @@ function studyHours(): string {
     const studied = roundTo(clamp(10 * rand(), 0, 10), 0.5);
     const slept = roundTo(clamp(7 + 1.2 * gaussian(rand), 3, 10), 0.5);
     // Pass probability rises with each input: a logistic model with a little label noise.
-    const z = 0.08 * (prior - 70) + 0.6 * (studied - 5) + 0.7 * (slept - 7);
+    const z = 0.15 * (prior - 70) + 1.0 * (studied - 5) + 1.2 * (slept - 7);
     const passed = rand() < 1 / (1 + Math.exp(-z)) ? 1 : 0;
     lines.push(`${prior},${studied},${slept},${passed}`);
   }
