@@ -25,7 +25,9 @@ function file(name: string, text: string): string {
   return p;
 }
 
-function csvSpec(path: string, extra: Partial<Extract<DatasetSpec, { kind: 'csv' }>> = {}): DatasetSpec {
+type TabularSpec = Extract<DatasetSpec, { label: string }>;
+
+function csvSpec(path: string, extra: Partial<TabularSpec> = {}): TabularSpec {
   return { kind: 'csv', path, label: 'y', labelEncoding: 'oneHot', standardize: false, testFraction: 0.25, onBadValue: 'error', ...extra };
 }
 
@@ -77,6 +79,21 @@ describe('tabular: reading rows by byte offset', () => {
     expect([index.lines[0], index.lines[1], index.lines[7], index.lines[8]]).toEqual([2, 4, 10, 12]);
   });
 
+  it('a worker parses only the rows it asks for (a row corrupted after indexing is not touched)', async () => {
+    const path = file('lazy.csv', 'x,y\n10,0\n11,1\n12,0\n13,1\n14,0\n15,1\n16,0\n17,1\n');
+    const ds = await openDataset(csvSpec(path, { classes: 2, testFraction: 0.25 }), 1);
+    const split = tabularSplit(path, 8, 0.25, TABULAR_SPLIT_SEED);
+    const victim = split.train[0];
+    const bytes = readFileSync(path);
+    const at = bytes.indexOf(`${10 + victim},`);
+    bytes.write('zz', at);
+    writeFileSync(path, bytes);
+    const others = Array.from({ length: 5 }, (_, i) => i + 1);
+    expect(values(ds.batch('train', others).xs)).toEqual(others.map((i) => 10 + split.train[i]));
+    expect(() => ds.batch('train', [0])).toThrow(new RegExp(`row ${victim + 2}, column x\\): value is no longer valid`));
+    ds.close();
+  });
+
   it('JSON Lines and JSON arrays give the same samples as CSV', async () => {
     const rows = Array.from({ length: N }, (_, r) => ({ x: r, note: `n${r}`, z: 100 + r, y: r % 3 }));
     const jsonl = file('rows.jsonl', `${rows.map((o) => JSON.stringify(o)).join('\n')}\n`);
@@ -95,7 +112,7 @@ describe('tabular: reading rows by byte offset', () => {
 
   it('string labels get ids in sorted order', async () => {
     const path = file('str.csv', 'a,y\n1,pass\n2,fail\n3,pass\n4,fail\n5,pass\n6,pass\n7,fail\n8,pass\n');
-    const spec = csvSpec(path, { classes: 2, labelEncoding: 'binary' });
+    const spec = csvSpec(path, { classes: 2, labelEncoding: 'binary' as const });
     const ds = await openDataset(spec, 1);
     expect(ds.info.classNames).toEqual(['fail', 'pass']);
     const b = ds.batch('train', [0, 1, 2, 3, 4, 5]);

@@ -91,7 +91,7 @@ describe('buildModel: every kind builds and trains', () => {
       const initial = lossNow();
       for (let step = 0; step < 8; step++) {
         const { value, grads } = tf.variableGrads(() => lossFn(batch.ys, model.apply(batch.xs, { training: true }) as tf.Tensor), vars);
-        opt.applyGradients(grads);
+        opt.applyGradients(grads as tf.NamedTensorMap as Parameters<typeof opt.applyGradients>[0]);
         tf.dispose([value, ...Object.values(grads)]);
       }
       const final = lossNow();

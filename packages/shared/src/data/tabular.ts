@@ -70,11 +70,21 @@ export async function describeTabular(spec: TabularSpec): Promise<DatasetInfo> {
   return infoFrom(spec, index, tabularSplit(spec.path, index.rowCount, spec.testFraction, spec.splitSeed ?? TABULAR_SPLIT_SEED));
 }
 
-function rowValues(index: TabularIndex, cells: Cell[], features: Float32Array | Float64Array, at: number): number {
-  for (let f = 0; f < index.featureCols.length; f++) features[at + f] = numericCell(cells[index.featureCols[f]]) as number;
+/** Values were validated by the index pass; a bad one now means the file changed since. */
+function changed(index: TabularIndex, row: number, col: number): DataFileError {
+  return new DataFileError(index.file, index.lines[row] ?? row + 1, index.columns[col], 'value is no longer valid: the file changed since it was indexed');
+}
+
+function rowValues(index: TabularIndex, row: number, cells: Cell[], features: Float32Array | Float64Array, at: number): number {
+  for (let f = 0; f < index.featureCols.length; f++) {
+    const v = numericCell(cells[index.featureCols[f]]);
+    if (v === null || Number.isNaN(v)) throw changed(index, row, index.featureCols[f]);
+    features[at + f] = v;
+  }
   const label = cells[index.labelCol];
-  if (index.labelIds) return index.labelIds.get(String(label).trim()) as number;
-  return numericCell(label) as number;
+  const y = index.labelIds ? index.labelIds.get(String(label).trim()) : numericCell(label);
+  if (y === undefined || y === null || Number.isNaN(y)) throw changed(index, row, index.labelCol);
+  return y;
 }
 
 export async function openTabular(spec: TabularSpec): Promise<Dataset> {
@@ -91,9 +101,10 @@ export async function openTabular(spec: TabularSpec): Promise<Dataset> {
     const tStats = new RunningStats(1);
     const row = new Float64Array(nf);
     for (let k = 0; k < split.train.length; k += STATS_CHUNK_ROWS) {
-      const cells = reader.readCells(split.train.subarray(k, k + STATS_CHUNK_ROWS));
-      for (const c of cells) {
-        const y = rowValues(index, c, row, 0);
+      const rows = split.train.subarray(k, k + STATS_CHUNK_ROWS);
+      const cells = reader.readCells(rows);
+      for (let m = 0; m < cells.length; m++) {
+        const y = rowValues(index, rows[m], cells[m], row, 0);
         fStats.add(row);
         if (regression) tStats.add([y]);
       }
@@ -121,7 +132,7 @@ export async function openTabular(spec: TabularSpec): Promise<Dataset> {
       const xs = new Float32Array(n * nf);
       const ys = new Float32Array(n * info.outputSize);
       for (let k = 0; k < n; k++) {
-        const y = rowValues(index, cells[k], xs, k * nf);
+        const y = rowValues(index, fileRows[k], cells[k], xs, k * nf);
         if (standardization) {
           for (let f = 0; f < nf; f++) xs[k * nf + f] = (xs[k * nf + f] - standardization.featureMean[f]) / standardization.featureStd[f];
         }
