@@ -10,6 +10,7 @@ import type { CoordinatorClient } from '@dtrain/shared/generated/dtrain/v1/Coord
 
 export const HEARTBEAT_INTERVAL_MS = 1_000;
 export const JOIN_RETRY_MS = 500;
+export const SESSION_CLOSE_TIMEOUT_MS = 10_000;
 
 export interface Identity {
   jobId: string;
@@ -121,12 +122,23 @@ export class WorkerSession {
     });
   }
 
-  close(): void {
+  /**
+   * Half-closes the stream and waits until the coordinator has closed its side (it does so once it
+   * has the final reports of every rank), so that nothing written last is lost to a quick exit.
+   */
+  close(timeoutMs = SESSION_CLOSE_TIMEOUT_MS): Promise<void> {
     clearInterval(this.heartbeat);
-    if (!this.ended) {
-      this.ended = true;
+    if (this.ended) return Promise.resolve();
+    this.ended = true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+      const done = () => { clearTimeout(timer); resolve(); };
+      this.call.once('status', done);
+      this.call.once('error', done);
       this.call.end();
-    }
+      if (this.failure) done();
+    });
   }
 
   private fail(err: Error): void {

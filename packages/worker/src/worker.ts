@@ -249,7 +249,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     }
     throw err;
   } finally {
-    session?.close();
+    await session?.close();
     await collective?.close().catch(() => undefined);
     await peerServer.close().catch(() => undefined);
     await metricsServer?.close().catch(() => undefined);

@@ -1,15 +1,11 @@
-// Kernels that wasm lacks or gets wrong, run by the cpu backend's own kernel on copies of the data.
-// Used where a composition from wasm ops is not worth it: the cpu kernels are the reference
-// implementation, and these ops are a small share of a training step.
-//  - MaxPoolGrad: the wasm kernel seeds its running max with numeric_limits<float>::min() (the
-//    smallest positive float, not the lowest), so a window whose values are all negative routes the
-//    gradient to the wrong cell (max diff ~1 vs cpu even for 'valid', stride 1).
-//  - DepthwiseConv2dNativeBackpropInput / ...BackpropFilter: not registered for wasm in tfjs 4.22.
+// Kernels that wasm lacks, run by the cpu backend's own kernel on copies of the data: correct
+// (cpu is the reference) but as slow as cpu, so only for ops rare in training here.
+//  - DepthwiseConv2dNativeBackpropInput / ...BackpropFilter: not registered for wasm in tfjs 4.22
+//    (needed to train depthwise/separable conv layers).
 import * as tf from '@tensorflow/tfjs';
 import { type KernelArgs, single } from './wasm-kernel-utils';
 
 export const CPU_FALLBACK_KERNELS = [
-  'MaxPoolGrad',
   'DepthwiseConv2dNativeBackpropInput',
   'DepthwiseConv2dNativeBackpropFilter',
 ] as const;

@@ -5,8 +5,10 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { makeTransposeFirstMatMul } from './wasm-batch-matmul';
 import { conv2DBackpropFilterWasm } from './wasm-conv2d-backprop-filter';
+import { makeConv2DBackpropInputWasm } from './wasm-conv2d-backprop-input';
 import { SAME_PADDING_KERNELS, makeExplicitSamePadding } from './wasm-conv-same-padding';
 import { CPU_FALLBACK_KERNELS, makeCpuFallback } from './wasm-cpu-fallback';
+import { maxPoolGradWasm } from './wasm-max-pool-grad';
 import { replaceWasmKernel, requireOriginal, restoreWasmKernel } from './wasm-kernel-utils';
 
 export const TRANSPOSE_FREE_MATMUL_KERNELS = ['BatchMatMul', '_FusedMatMul'] as const;
@@ -14,7 +16,9 @@ export const TRANSPOSE_FREE_MATMUL_KERNELS = ['BatchMatMul', '_FusedMatMul'] as 
 /** Every kernel name registerWasmTrainingKernels may replace or add. */
 export const WASM_TRAINING_KERNELS: readonly string[] = [
   'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
   ...SAME_PADDING_KERNELS,
+  'MaxPoolGrad',
   ...CPU_FALLBACK_KERNELS,
   ...TRANSPOSE_FREE_MATMUL_KERNELS,
 ];
@@ -40,9 +44,11 @@ export function registerWasmTrainingKernels(options: WasmTrainingKernelOptions =
     if (original !== null) return original.kernelFunc;
     return conv2DBackpropFilterWasm as unknown as tf.KernelFunc;
   });
+  add('Conv2DBackpropInput', (original) => makeConv2DBackpropInputWasm(requireOriginal(original, 'Conv2DBackpropInput')));
   for (const name of SAME_PADDING_KERNELS) {
     add(name, (original) => makeExplicitSamePadding(requireOriginal(original, name), name));
   }
+  add('MaxPoolGrad', () => maxPoolGradWasm as unknown as tf.KernelFunc);
   for (const name of CPU_FALLBACK_KERNELS) add(name, () => makeCpuFallback(name));
   if (options.transposeFreeMatMul !== false) {
     for (const name of TRANSPOSE_FREE_MATMUL_KERNELS) {

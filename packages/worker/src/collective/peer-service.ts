@@ -35,7 +35,7 @@ export function pullMethod(): PullMethod {
       responseStream: true,
       requestSerialize: base.requestSerialize,
       requestDeserialize: base.requestDeserialize,
-      responseSerialize: serializeGradientChunk,
+      responseSerialize: (chunk: OutgoingChunk) => serializeGradientChunk(chunk),
       responseDeserialize: deserializeGradientChunk,
       originalName: 'pull',
     };
