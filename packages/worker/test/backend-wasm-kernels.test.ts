@@ -133,6 +133,22 @@ describe('Conv2DBackpropFilter on wasm', () => {
   });
 });
 
+describe('Conv2DBackpropInput on wasm (stride 1 runs as a conv2d)', () => {
+  for (const c of CONV_CASES) {
+    it(`equals cpu: ${tag(c)}`, async () => {
+      const d = await compare(() => tf.engine().runKernel('Conv2DBackpropInput',
+        { dy: input(convOut(c), 26), filter: input(filterShape(c), 27) },
+        { strides: c.s, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x }) as tf.Tensor);
+      expect(d).toBeLessThan(MAX_REL_DIFF);
+    });
+  }
+  it('does not leak', async () => {
+    const c = CONV_CASES[CONV_CASES.length - 1];
+    await expectNoLeak(() => tf.engine().runKernel('Conv2DBackpropInput', { dy: input(convOut(c), 26), filter: input(filterShape(c), 27) },
+      { strides: c.s, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x }) as tf.Tensor);
+  });
+});
+
 describe("conv with 'same' padding on wasm (stride > kernel was wrong)", () => {
   const cases: ConvCase[] = [
     { x: [2, 9, 9, 3], k: [2, 2], co: 4, s: 3, pad: 'same' },
