@@ -1,0 +1,175 @@
+// Ring all-reduce benchmark: N real processes on loopback, several buffer sizes, against the raw
+// TCP ceiling measured in the same run. One JSON line per (N, size) on stdout:
+//   {"n","sizeMB","medianSeconds","algbwGBps","busbwGBps","tcpGBps","busbwOverTcp",...}
+// algbw = bytes / time; busbw = algbw * 2(N-1)/N (the per-link traffic of a ring, as NCCL/Gloo report).
+//   npm run bench:allreduce                  (all of it, ~1-2 minutes)
+//   node --import tsx bench/allreduce.ts --n 2 --sizes 16,64 --iters 8 --chunk-kb 1024
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { codecStats } from '../packages/worker/src/collective/gradient-chunk-codec';
+import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
+import { measureTcpThroughput } from './tcp-throughput';
+
+const SELF = fileURLToPath(import.meta.url);
+const MB = 1 << 20;
+
+interface WorkerConfig {
+  dir: string;
+  rank: number;
+  worldSize: number;
+  sizesMB: number[];
+  warmup: number;
+  iters: number;
+  chunkBytes: number;
+}
+
+interface WorkerResult {
+  rank: number;
+  sizeMB: number;
+  seconds: number[];
+  bytesSent: number;
+  alignedPayloads: number;
+  copiedPayloads: number;
+}
+
+async function rendezvous(dir: string, rank: number, worldSize: number, address: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, `addr-${rank}.tmp`), address);
+  await rename(join(dir, `addr-${rank}.tmp`), join(dir, `addr-${rank}`));
+  const ring: string[] = [];
+  for (let r = 0; r < worldSize; r++) {
+    for (;;) {
+      try {
+        ring.push(await readFile(join(dir, `addr-${r}`), 'utf8'));
+        break;
+      } catch {
+        await sleep(10);
+      }
+    }
+  }
+  return ring;
+}
+
+async function worker(cfg: WorkerConfig): Promise<void> {
+  const server = await startPeerServer({ host: '127.0.0.1', port: 0 });
+  const ring = await rendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
+  const collective = createRingCollective(server, {
+    jobId: 'bench', generation: 1, rank: cfg.rank, worldSize: cfg.worldSize, ring, chunkBytes: cfg.chunkBytes, timeoutMs: 60_000,
+  });
+  let step = 0;
+  for (const sizeMB of cfg.sizesMB) {
+    const buffer = new Float32Array((sizeMB * MB) / 4);
+    const seconds: number[] = [];
+    let bytesSent = 0;
+    const before = { ...codecStats };
+    for (let i = 0; i < cfg.warmup + cfg.iters; i++) {
+      buffer.fill(1);
+      const t0 = performance.now();
+      const stats = await collective.allReduceSum(buffer, step++);
+      const t = (performance.now() - t0) / 1000;
+      if (buffer[0] !== cfg.worldSize || buffer[buffer.length - 1] !== cfg.worldSize) throw new Error(`wrong sum at step ${step}`);
+      if (i >= cfg.warmup) {
+        seconds.push(t);
+        bytesSent = stats.bytesSent;
+      }
+    }
+    const result: WorkerResult = {
+      rank: cfg.rank, sizeMB, seconds, bytesSent,
+      alignedPayloads: codecStats.alignedPayloads - before.alignedPayloads,
+      copiedPayloads: codecStats.copiedPayloads - before.copiedPayloads,
+    };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  }
+  await collective.close();
+  await server.close();
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+async function runRing(worldSize: number, sizesMB: number[], warmup: number, iters: number, chunkBytes: number): Promise<WorkerResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-'));
+  try {
+    const children = [...Array(worldSize).keys()].map((rank) => {
+      const cfg: WorkerConfig = { dir, rank, worldSize, sizesMB, warmup, iters, chunkBytes };
+      const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--worker', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      return new Promise<WorkerResult[]>((resolve, reject) => {
+        child.once('exit', (code) => {
+          if (code !== 0) reject(new Error(`bench rank ${rank} exited with ${code}`));
+          else resolve(out.trim().split('\n').map((l) => JSON.parse(l) as WorkerResult));
+        });
+      });
+    });
+    return (await Promise.all(children)).flat();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      worker: { type: 'string' },
+      n: { type: 'string', default: '2,4' },
+      sizes: { type: 'string', default: '1,4,16,64' },
+      warmup: { type: 'string', default: '3' },
+      iters: { type: 'string', default: '8' },
+      'chunk-kb': { type: 'string', default: '1024' },
+      'tcp-mb': { type: 'string', default: '256' },
+    },
+  });
+  if (values.worker) {
+    await worker(JSON.parse(values.worker) as WorkerConfig);
+    return;
+  }
+  const sizesMB = values.sizes.split(',').map(Number);
+  const chunkBytes = Number(values['chunk-kb']) * 1024;
+  const tcpBefore = await measureTcpThroughput(Number(values['tcp-mb']) * MB);
+  const lines: Array<Record<string, number>> = [];
+  for (const n of values.n.split(',').map(Number)) {
+    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values.iters), chunkBytes);
+    for (const sizeMB of sizesMB) {
+      const perRank = results.filter((r) => r.sizeMB === sizeMB);
+      // An iteration lasts until its slowest rank is done.
+      const iterSeconds = perRank[0].seconds.map((_, i) => Math.max(...perRank.map((r) => r.seconds[i])));
+      const seconds = median(iterSeconds);
+      const bytes = sizeMB * MB;
+      const algbw = bytes / seconds / 1e9;
+      const busbw = (algbw * 2 * (n - 1)) / n;
+      lines.push({
+        n, sizeMB, chunkKB: chunkBytes / 1024, iters: iterSeconds.length,
+        medianSeconds: +seconds.toFixed(5),
+        minSeconds: +Math.min(...iterSeconds).toFixed(5),
+        algbwGBps: +algbw.toFixed(3),
+        busbwGBps: +busbw.toFixed(3),
+        bytesSentPerRank: perRank[0].bytesSent,
+        alignedPayloads: perRank.reduce((s, r) => s + r.alignedPayloads, 0),
+        copiedPayloads: perRank.reduce((s, r) => s + r.copiedPayloads, 0),
+      });
+    }
+  }
+  const tcpAfter = await measureTcpThroughput(Number(values['tcp-mb']) * MB);
+  // The machine is shared: use the better of the two ceilings, so ratios are not flattered.
+  const tcp = Math.max(tcpBefore.gbps, tcpAfter.gbps);
+  process.stdout.write(`${JSON.stringify({ tcp: { bytes: tcpBefore.bytes, gbpsBefore: +tcpBefore.gbps.toFixed(3), gbpsAfter: +tcpAfter.gbps.toFixed(3) } })}\n`);
+  for (const line of lines) {
+    process.stdout.write(`${JSON.stringify({ ...line, tcpGBps: +tcp.toFixed(3), busbwOverTcp: +(line.busbwGBps / tcp).toFixed(3) })}\n`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${String((err as Error)?.stack ?? err)}\n`);
+  process.exit(1);
+});
