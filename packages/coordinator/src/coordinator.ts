@@ -32,6 +32,8 @@ interface WorkerSession {
   backend: string;
   done: boolean;
   closed: boolean;
+  /** The worker reported an error first: its session closing afterwards is a consequence, not a loss. */
+  reportedError: boolean;
 }
 
 interface FailureEvidence {
@@ -250,7 +252,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
           return;
         }
         const member = this.world!.members[msg.rank];
-        session = { member, call, lastSeenMs: Date.now(), backend: msg.hello?.backend ?? '', done: false, closed: false };
+        session = { member, call, lastSeenMs: Date.now(), backend: msg.hello?.backend ?? '', done: false, closed: false, reportedError: false };
         this.sessions.set(msg.rank, session);
         this.log(`rank ${msg.rank} session open (backend ${session.backend || 'unknown'})`);
         this.publish('worker-joined', { rank: msg.rank, hostname: member.hostname, pid: member.pid, backend: session.backend });
@@ -267,7 +269,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const onGone = (why: string) => {
       if (!session || session.closed) return;
       session.closed = true;
-      if (!session.done && this.state !== 'finished' && this.state !== 'failed') {
+      if (!session.done && !session.reportedError && this.state !== 'finished' && this.state !== 'failed') {
         this.recordLoss(session.member.rank, `session closed (${why})`);
       }
     };
@@ -305,6 +307,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         }
         return;
       case 'error':
+        session.reportedError = true;
         if (msg.error) this.onWorkerError(msg.rank, msg.error.code, msg.error.message, msg.error.peerRank);
         return;
       case 'done':
@@ -482,7 +485,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   private concludeFailure(): void {
     const f = this.failure!;
-    let lost = [...f.lostRanks].sort((a, b) => a - b);
+    // In the order the sessions broke: the first is the cause, later ones may be consequences.
+    let lost = [...f.lostRanks];
     if (lost.length === 0) lost = [...new Set(f.blamed.filter((b) => b.rank >= 0).map((b) => b.rank))];
     const lostRank = lost.length > 0 ? lost[0] : -1;
     const detail = f.blamed.length > 0 ? ` (${f.blamed[0].message})` : '';

@@ -106,6 +106,14 @@ export class WorkerSession {
     this.call.write({ ...report, jobId: this.identity.jobId, generation: this.identity.generation, rank: this.identity.rank });
   }
 
+  /** Waits (bounded) until the coordinator aborts the world or the session ends. */
+  async awaitAbort(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.failure && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** A queued message, without waiting (commands between steps). */
   poll(): CoordinatorMessage__Output | null {
     if (this.failure) throw this.failure;

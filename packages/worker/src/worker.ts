@@ -21,6 +21,8 @@ import { createOptimizer, learningRateAt, setLearningRate } from './optimizer-fa
 import { Trainer } from './trainer';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 180_000;
+/** After reporting an error, how long a worker waits for the coordinator's verdict before exiting. */
+export const ABORT_WAIT_MS = 10_000;
 
 export interface WorkerOptions {
   /** host:port of the coordinator. */
@@ -245,7 +247,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     const e = err as Error & { peerRank?: number };
     if (session && !(err instanceof WorldAbortedError)) {
       session.send({ error: { code: e instanceof DtrainError ? e.code : e.name, message: e.message, peerRank: e.peerRank ?? -1 } });
-      await new Promise((r) => setTimeout(r, 100));
+      // The coordinator decides what the failure means (which rank was lost); stay until it says.
+      await session.awaitAbort(ABORT_WAIT_MS);
     }
     throw err;
   } finally {

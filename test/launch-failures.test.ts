@@ -1,0 +1,88 @@
+// What a user sees when things go wrong: a worker killed mid-training, Ctrl-C, a bad job file.
+import { describe, expect, it } from 'vitest';
+import { isAlive, lastJsonLine, runDtrain, smallMnistJob, startDtrain, tempDir, waitForExit, writeJob } from './harness/dtrain-cli';
+
+function workerPids(stderr: string): number[] {
+  const m = stderr.match(/started \d+ worker process\(es\): pids ([\d, ]+)/);
+  if (!m) throw new Error(`no worker pids in:\n${stderr}`);
+  return m[1].split(',').map((p) => Number(p.trim()));
+}
+
+/** rank -> pid, from the coordinator's "world generation 1 formed: rank 0=host/0 pid 123 ..." line. */
+function ranksByPid(stderr: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const m of stderr.matchAll(/rank (\d+)=\S+ pid (\d+)/g)) out.set(Number(m[2]), Number(m[1]));
+  return out;
+}
+
+describe('dtrain launch failures', () => {
+  it('kill -9 of one worker mid-training fails the job fast, names the lost rank, leaves no process', async () => {
+    const dir = tempDir();
+    const job = writeJob(dir, smallMnistJob({ training: { batchSize: 16, epochs: 200 } }));
+    const run = startDtrain(['launch', '--workers', '3', job, '--json']);
+    await run.waitFor(/rank 2 session open|rank \d session open[\s\S]*rank \d session open[\s\S]*rank \d session open/);
+    await run.waitFor(/epoch 1\/200 step/);
+    const pids = workerPids(run.stderr());
+    const ranks = ranksByPid(run.stderr());
+    const victim = pids[1];
+    const victimRank = ranks.get(victim);
+    expect(victimRank).toBeDefined();
+    process.kill(victim, 'SIGKILL');
+    const { code } = await run.exited;
+    expect(code).toBe(1);
+    const summary = lastJsonLine(run.stdout());
+    expect(summary.status).toBe('failed');
+    expect(summary.lostRank).toBe(victimRank);
+    expect(String(summary.error)).toContain(`lost worker rank ${victimRank}`);
+    expect(run.stderr()).toMatch(new RegExp(`job FAILED[\\s\\S]*lost worker rank ${victimRank}`));
+    expect(await waitForExit([...pids, run.child.pid!])).toEqual([]);
+  });
+
+  it('SIGINT stops the launcher and every worker it started', async () => {
+    const dir = tempDir();
+    const job = writeJob(dir, smallMnistJob({ training: { batchSize: 16, epochs: 200 } }));
+    const run = startDtrain(['launch', '--workers', '2', job]);
+    await run.waitFor(/epoch 1\/200 step/);
+    const pids = workerPids(run.stderr());
+    expect(pids.every(isAlive)).toBe(true);
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    expect(code).toBe(130);
+    expect(run.stderr()).toContain('SIGINT: stopping 2 worker process(es)');
+    expect(await waitForExit(pids)).toEqual([]);
+  });
+
+  it('SIGKILL of the launcher itself leaves no worker behind (workers follow their launcher)', async () => {
+    const dir = tempDir();
+    const job = writeJob(dir, smallMnistJob({ training: { batchSize: 16, epochs: 200 } }));
+    const run = startDtrain(['launch', '--workers', '2', job]);
+    await run.waitFor(/epoch 1\/200 step/);
+    const pids = workerPids(run.stderr());
+    run.child.kill('SIGKILL');
+    await run.exited;
+    expect(await waitForExit(pids)).toEqual([]);
+  });
+
+  it('a bad job file gets a message naming each bad field, exit code 2, and starts nothing', async () => {
+    const dir = tempDir();
+    const job = writeJob(dir, {
+      ...smallMnistJob(),
+      trainig: { batchSize: 4 },
+      training: { batchSize: 'sixteen', epochs: 0 },
+      optimizer: { kind: 'adamw', learningRate: 0.1 },
+    });
+    const run = await runDtrain(['launch', '--workers', '2', job]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`invalid job spec ${job}`);
+    expect(run.stderr).toMatch(/trainig: unknown field/);
+    expect(run.stderr).toMatch(/training\.batchSize: .*number/i);
+    expect(run.stderr).toMatch(/training\.epochs: .*(>0|greater|positive|>=1|too small)/i);
+    expect(run.stderr).toMatch(/optimizer\.kind: .*(sgd|adam)/);
+    expect(run.stderr).not.toContain('started');
+
+    const missing = writeJob(dir, { ...smallMnistJob(), dataset: undefined }, 'no-dataset.yaml');
+    const run2 = await runDtrain(['launch', '--workers', '1', missing]);
+    expect(run2.code).toBe(2);
+    expect(run2.stderr).toMatch(/dataset: .*(required|expected)/i);
+  });
+});
