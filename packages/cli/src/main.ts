@@ -1,6 +1,7 @@
 // The `dtrain` command line.
 import { Command } from 'commander';
 import { registerCoordinatorCommand } from './commands/coordinator';
+import { registerExportCommand } from './commands/export';
 import { registerLaunchCommand } from './commands/launch';
 import { registerSchemaCommands } from './commands/schema';
 import { registerWorkerCommand } from './commands/worker';
@@ -15,5 +16,6 @@ registerLaunchCommand(program);
 registerCoordinatorCommand(program);
 registerWorkerCommand(program);
 registerSchemaCommands(program);
+registerExportCommand(program);
 
 await program.parseAsync(process.argv);

@@ -21,7 +21,15 @@ import {
 } from './api';
 import { Rendezvous, RendezvousClosedError, type WorldGeneration, type WorldMember } from './rendezvous';
 import { readResumeState, type ResumeState } from './resume';
+import { CoordinatorMetrics } from './metrics/coordinator-metrics';
+import { StragglerDetector } from './health/straggler-detector';
+import { VanishingGradientDetector } from './health/vanishing-gradient-detector';
+import { startMetricsServerWithFallback } from '@dtrain/shared/metrics/metrics-endpoint';
+import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
 import { describeDatasetSizes, type DatasetSizes } from './dataset-sizes';
+
+/** A step report with the rank from its message envelope. */
+type RankedStepReport = StepReport__Output & { rank: number };
 
 type SessionCall = grpc.ServerDuplexStream<WorkerMessage__Output, CoordinatorMessage>;
 
@@ -64,7 +72,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private totalSteps = 0;
   private maxSteps: number;
   private epochs: number;
-  private stepReports = new Map<number, StepReport__Output[]>();
+  private stepReports = new Map<number, RankedStepReport[]>();
   private epochReports = new Map<number, EpochReport__Output[]>();
   private lastLoss: number | null = null;
   private lastValidation: ValidationResult | null = null;
@@ -83,6 +91,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private settle!: (result: JobResult) => void;
   readonly result: Promise<JobResult>;
   private boundAddress = '';
+  readonly metrics: CoordinatorMetrics;
+  private metricsServer: MetricsServer | null = null;
+  private readonly stragglers: StragglerDetector;
+  private readonly vanishing: VanishingGradientDetector;
 
   constructor(private readonly options: CoordinatorOptions) {
     super();
@@ -92,6 +104,15 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.maxSteps = options.maxSteps ?? options.spec.training.maxSteps ?? Number.POSITIVE_INFINITY;
     this.epochs = options.epochs ?? options.spec.training.epochs;
     this.result = new Promise((resolve) => { this.settle = resolve; });
+    this.metrics = new CoordinatorMetrics({ job: options.spec.name });
+    const obs = options.spec.observability;
+    this.stragglers = new StragglerDetector({ factor: obs.stragglerFactor, window: obs.stragglerWindow });
+    this.vanishing = new VanishingGradientDetector({ threshold: obs.vanishingThreshold, steps: obs.vanishingSteps });
+  }
+
+  /** URL of this coordinator's /metrics endpoint, if it serves one. */
+  get metricsUrl(): string | null {
+    return this.metricsServer ? `${this.metricsServer.url}/metrics` : null;
   }
 
   get address(): string {
@@ -117,6 +138,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       this.planState = initialPlanState(this.spec.seed, this.sizes.trainSize);
     }
     this.totalSteps = this.globalStep + this.countRemainingSteps();
+    if (this.options.metricsListen) {
+      this.metricsServer = await startMetricsServerWithFallback(this.options.metricsListen, this.metrics.registry, () => this.state === 'running', this.log);
+      this.log(`metrics on ${this.metricsServer.url}/metrics`);
+    }
     const proto = loadDtrainProto();
     this.server.addService(proto.dtrain.v1.Coordinator.service, {
       Join: (call: grpc.ServerUnaryCall<JoinRequest__Output, JoinResponse>, callback: grpc.sendUnaryData<JoinResponse>) => this.handleJoin(call, callback),
@@ -199,6 +224,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.failureTimer) clearTimeout(this.failureTimer);
     this.rendezvous?.close('coordinator closed');
+    await this.metricsServer?.close().catch(() => undefined);
     for (const s of this.sessions.values()) {
       if (!s.closed) { s.closed = true; s.call.end(); }
     }
@@ -236,6 +262,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const desc = world.members.map((m) => `rank ${m.rank}=${m.hostname}/${m.localRank} pid ${m.pid} peer ${m.peerAddress}`).join('; ');
     this.log(`world generation ${world.generation} formed: ${desc}`);
     this.publish('world-formed', { workers: world.members.length, members: world.members });
+    this.metrics.onWorldFormed(world.generation, world.members.length);
+    this.stragglers.reset();
+    this.vanishing.reset();
   }
 
   // --- sessions -------------------------------------------------------------------------------
@@ -254,7 +283,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         const member = this.world!.members[msg.rank];
         session = { member, call, lastSeenMs: Date.now(), backend: msg.hello?.backend ?? '', done: false, closed: false, reportedError: false };
         this.sessions.set(msg.rank, session);
-        this.log(`rank ${msg.rank} session open (backend ${session.backend || 'unknown'})`);
+        const metricsAt = msg.hello?.metricsAddress ? `, metrics http://${msg.hello.metricsAddress}/metrics` : '';
+        this.log(`rank ${msg.rank} session open (backend ${session.backend || 'unknown'}${metricsAt})`);
         this.publish('worker-joined', { rank: msg.rank, hostname: member.hostname, pid: member.pid, backend: session.backend });
         if (this.sessions.size === this.world!.members.length) this.beginTraining();
         return;
@@ -301,6 +331,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       case 'checkpoint':
         if (msg.checkpoint) {
           this.lastCheckpoint = msg.checkpoint.path;
+          this.metrics.onCheckpoint();
           this.publish('checkpoint-written', { path: msg.checkpoint.path, globalStep: msg.checkpoint.globalStep });
           this.log(`checkpoint written at step ${msg.checkpoint.globalStep}: ${msg.checkpoint.path}`);
           for (const reply of this.pendingCheckpointReplies.splice(0)) reply(msg.checkpoint.path);
@@ -394,7 +425,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   private onStepReport(rank: number, report: StepReport__Output): void {
     const list = this.stepReports.get(report.globalStep) ?? [];
-    list.push(report);
+    list.push({ ...report, rank });
     this.stepReports.set(report.globalStep, list);
     if (list.length < (this.world?.members.length ?? 0)) return;
     this.stepReports.delete(report.globalStep);
@@ -420,7 +451,42 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       samplesPerSec: this.recentSamplesPerSec,
     };
     this.emit('step', progress);
-    void rank;
+    this.observeStepHealth(report.globalStep, list);
+  }
+
+  private observeStepHealth(globalStep: number, reports: RankedStepReport[]): void {
+    const byRank = [...reports].sort((a, b) => a.rank - b.rank);
+    this.metrics.onStepReports(globalStep, byRank.map((r) => ({
+      rank: r.rank,
+      loss: r.loss,
+      samples: r.samples,
+      computeSeconds: r.computeSeconds,
+      allreduceSeconds: r.allreduceSeconds,
+      stepSeconds: r.stepSeconds,
+      allreduceBytes: r.allreduceBytes,
+    })));
+    if (byRank.length > 1) {
+      const compute = new Map(byRank.map((r) => [r.rank, r.computeSeconds] as const));
+      for (const s of this.stragglers.observe(globalStep, compute)) {
+        this.metrics.onStraggler(s.rank, s.ratio, s.flagged);
+        if (s.changed) {
+          this.log(s.flagged
+            ? `rank ${s.rank} is a straggler: compute ${s.meanSeconds.toFixed(4)} s per step, ${s.ratio.toFixed(2)}x the other ranks' median`
+            : `rank ${s.rank} is no longer a straggler (${s.ratio.toFixed(2)}x)`);
+          this.publish('straggler', { ...s });
+        }
+      }
+    }
+    // Every rank holds the same all-reduced gradient, so any one rank's norms speak for all.
+    const norms = byRank.find((r) => r.gradientNorms.length > 0)?.gradientNorms;
+    if (norms) {
+      this.metrics.setGradientNorms(norms);
+      for (const w of this.vanishing.observe(globalStep, norms)) {
+        this.metrics.onVanishingWarning(w.layer);
+        this.log(`vanishing gradient: layer ${w.layer} norm ${w.norm.toExponential(2)} below ${w.threshold} for ${w.consecutive} observations`);
+        this.publish('vanishing-gradient', { ...w });
+      }
+    }
   }
 
   private onEpochReport(report: EpochReport__Output): void {
@@ -447,6 +513,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     if (values > 0 && (task === 'regression' || metrics.includes('mse'))) result.mse = sum((r) => r.valSqErrorSum) / values;
     if (values > 0 && (task === 'regression' || metrics.includes('mae'))) result.mae = sum((r) => r.valAbsErrorSum) / values;
     this.lastValidation = result;
+    this.metrics.onValidation(result);
+    this.metrics.onEpoch(plan.next.epoch);
     this.emit('validation', result);
     this.publish('epoch-done', { ...result });
     this.sendNextPlanOrFinish();
@@ -456,6 +524,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   private recordLoss(rank: number, why: string): void {
     this.log(`rank ${rank} lost: ${why}`);
+    this.metrics.onWorkerFailure(rank);
     this.publish('worker-lost', { rank, reason: why });
     this.noteFailure((f) => f.lostRanks.add(rank), `rank ${rank} lost: ${why}`);
   }

@@ -6,7 +6,8 @@ import { openDataset } from '@dtrain/shared/data/dataset';
 import type { Dataset } from '@dtrain/shared/data/api';
 import { DtrainError, NonFiniteLossError, WorldAbortedError } from '@dtrain/shared/errors';
 import { validateJobSpec, type BackendName, type JobSpec } from '@dtrain/shared/job-spec';
-import { startMetricsServer, type MetricsServer } from '@dtrain/shared/metrics/metrics-server';
+import { startMetricsServerWithFallback } from '@dtrain/shared/metrics/metrics-endpoint';
+import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
 import { buildModel } from '@dtrain/shared/model/build-model';
 import type { EpochPlan__Output } from '@dtrain/shared/proto';
 import { positionAfter, type ShardPlanState } from '@dtrain/shared/shard-plan';
@@ -93,7 +94,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
 
     const metrics = new WorkerMetrics({ job: spec.name, rank });
     if (options.metricsPort !== undefined) {
-      metricsServer = await startMetricsServer({ host: options.metricsHost ?? '127.0.0.1', port: options.metricsPort, registry: metrics.registry, isReady: () => session !== null });
+      metricsServer = await startMetricsServerWithFallback(`${options.metricsHost ?? '127.0.0.1'}:${options.metricsPort}`, metrics.registry, () => session !== null, log);
       log(`metrics on ${metricsServer.url}/metrics`);
     }
 

@@ -2,6 +2,7 @@
 // machine, as `torchrun --standalone --nproc-per-node N` does.
 import type { Command } from 'commander';
 import { BACKENDS, type BackendName } from '@dtrain/shared/job-spec';
+import { DEFAULT_COORDINATOR_METRICS_PORT, DEFAULT_WORKER_METRICS_BASE_PORT } from '@dtrain/shared/metrics/metrics-server';
 import { formatSummary, runJob, summaryJson } from '../job-runner';
 import { LocalWorkers } from '../local-workers';
 import { exitWith, loadSpecOrExit, parsePositiveInt } from '../cli-util';
@@ -20,8 +21,9 @@ interface LaunchFlags {
   nats?: string;
   port: number;
   host: string;
-  metricsPort?: number;
-  workerMetricsPort?: number;
+  metricsPort: number;
+  workerMetricsPort: number;
+  metrics: boolean;
   rendezvousTimeout: number;
   testDelayMs?: string;
   quiet?: boolean;
@@ -41,8 +43,9 @@ export function registerLaunchCommand(program: Command): void {
     .option('--nats <url>', 'publish events and serve control requests on this NATS server')
     .option('--host <host>', 'interface for the coordinator and workers', '127.0.0.1')
     .option('--port <port>', 'coordinator port (0: any free port)', (v) => Number(v), 0)
-    .option('--metrics-port <port>', 'coordinator /metrics port (0: any free port; default: none)', (v) => Number(v))
-    .option('--worker-metrics-port <port>', 'first worker /metrics port; local rank r uses port+r (0: any free port)', (v) => Number(v))
+    .option('--metrics-port <port>', 'coordinator /metrics port (0: any free port)', (v) => Number(v), DEFAULT_COORDINATOR_METRICS_PORT)
+    .option('--worker-metrics-port <port>', 'first worker /metrics port; local rank r uses port+r (0: any free port)', (v) => Number(v), DEFAULT_WORKER_METRICS_BASE_PORT)
+    .option('--no-metrics', 'serve no /metrics endpoints')
     .option('--rendezvous-timeout <ms>', 'how long to wait for all workers to join', (v) => Number(v), 120_000)
     .option('--test-delay-ms <spec>', 'testing only: LOCAL_RANK=MS makes that worker slow (e.g. 1=200)')
     .option('-q, --quiet', 'no progress output')
@@ -73,7 +76,7 @@ export function registerLaunchCommand(program: Command): void {
         epochs: flags.epochs,
         resumeFrom: flags.resume,
         natsUrl: flags.nats,
-        metricsListen: flags.metricsPort !== undefined ? `${flags.host}:${flags.metricsPort}` : undefined,
+        metricsListen: flags.metrics ? `${flags.host}:${flags.metricsPort}` : undefined,
         rendezvousTimeoutMs: flags.rendezvousTimeout,
         json: Boolean(flags.json),
         tty,
@@ -83,7 +86,7 @@ export function registerLaunchCommand(program: Command): void {
             count: flags.workers,
             coordinator: address,
             backend: flags.backend,
-            metricsBasePort: flags.workerMetricsPort,
+            metricsBasePort: flags.metrics ? flags.workerMetricsPort : undefined,
             extraArgs: (r) => (delay.has(r) ? ['--test-delay-ms', String(delay.get(r))] : []),
             onLine: (r, line) => display.line(`[worker ${r}] ${line}`),
             onExit: (r, code, signal) => {
