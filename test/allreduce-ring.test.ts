@@ -69,27 +69,35 @@ describe('ring all-reduce between processes', () => {
     expect(results.map((e) => e.bytesSent)).toEqual(results.map((e) => (e.rank === 0 ? 0 : length * 4)));
   });
 
-  for (const field of ['job', 'generation'] as const) {
-    it(`a peer with another ${field} gets CollectiveMismatchError naming the field`, async () => {
-      const r = ring(2, (rank) => ({
-        scenario: 'sums',
-        lengths: [1000],
-        steps: 1,
-        jobId: field === 'job' && rank === 1 ? 'job-other' : 'job-test',
-        generation: field === 'generation' && rank === 1 ? 2 : 1,
-      }));
-      const exits = await r.exits();
-      expect(exits.map((e) => e.code)).toEqual([0, 0]);
-      expect(eventsOf(r, 'result')).toEqual([]);
-      const errors = eventsOf(r, 'error');
-      expect(errors.map((e) => e.rank).sort()).toEqual([0, 1]);
-      for (const e of errors) {
-        expect(e.code).toBe('CollectiveMismatchError');
-        expect(e.field).toBe(field);
-        expect(e.message).toContain(`rank ${1 - e.rank}`);
-      }
-    });
-  }
+  it('a peer with another job id: both ranks fail with CollectiveMismatchError naming the field', async () => {
+    const r = ring(2, (rank) => ({ scenario: 'sums', lengths: [1000], steps: 1, jobId: rank === 1 ? 'job-other' : 'job-test' }));
+    const exits = await r.exits();
+    expect(exits.map((e) => e.code)).toEqual([0, 0]);
+    expect(eventsOf(r, 'result')).toEqual([]);
+    const errors = eventsOf(r, 'error');
+    expect(errors.map((e) => e.rank).sort()).toEqual([0, 1]);
+    for (const e of errors) {
+      expect(e.code).toBe('CollectiveMismatchError');
+      expect(e.field).toBe('job');
+      expect(e.message).toContain(`rank ${1 - e.rank}`);
+    }
+  });
+
+  it('a peer of an older generation gets CollectiveMismatchError naming the field; the newer one is not poisoned by it', async () => {
+    // Rank 0 is stale (generation 1); rank 1 is in generation 2. Stale traffic must not fail a
+    // newer ring, so rank 1 only fails once rank 0 is gone (PeerLostError), never with a mismatch.
+    const r = ring(2, (rank) => ({ scenario: 'sums', lengths: [1000], steps: 1, generation: rank + 1 }));
+    const exits = await r.exits();
+    expect(exits.map((e) => e.code)).toEqual([0, 0]);
+    expect(eventsOf(r, 'result')).toEqual([]);
+    const [stale] = r.ranks[0].events.filter((e) => e.event === 'error');
+    expect(stale.code).toBe('CollectiveMismatchError');
+    expect(stale.field).toBe('generation');
+    expect(stale.message).toMatch(/expected 1, got 2/);
+    const [fresh] = r.ranks[1].events.filter((e) => e.event === 'error');
+    expect(fresh.code).toBe('PeerLostError');
+    expect(fresh.peerRank).toBe(0);
+  });
 
   it('a rank that stops taking part fails its neighbour with CollectiveTimeoutError naming it', async () => {
     const r = ring(2, (rank) => ({ scenario: 'loop', length: 10_000, steps: 5, timeoutMs: 1000, stallAtStep: rank === 1 ? 2 : undefined }));

@@ -30,3 +30,33 @@ it('ranks whose buffers differ in length both fail with a length mismatch, then 
   await new Promise((resolve) => setTimeout(resolve, 50));
   expect(liveHandles().length).toBeLessThanOrEqual(before.length);
 });
+
+it('a pull of a newer generation fails the stale ring but is kept for the re-formed one', async () => {
+  const servers = await Promise.all([0, 1].map(() => startPeerServer({ host: '127.0.0.1', port: 0 })));
+  const ring = servers.map((s) => s.address);
+  const opts = (rank: number, generation: number) => ({ jobId: 'job-gen', generation, rank, worldSize: 2, ring, chunkBytes: 4096, timeoutMs: 10_000 });
+  const stale = createRingCollective(servers[0], opts(0, 1));
+  const fresh1 = createRingCollective(servers[1], opts(1, 2));
+  const b1 = Float32Array.from({ length: 5000 }, (_, i) => i);
+  const pending1 = fresh1.allReduceSum(b1, 0);
+  // Rank 0 is still on generation 1: the generation-2 pull tells it its ring is stale.
+  const staleErr = await stale.allReduceSum(new Float32Array(5000), 0).then(
+    () => new Error('stale ring succeeded'),
+    (e: unknown) => e as Error,
+  );
+  expect(staleErr).toBeInstanceOf(CollectiveMismatchError);
+  expect((staleErr as CollectiveMismatchError).field).toBe('generation');
+  expect(staleErr.message).toContain('expected 1, got 2');
+  await stale.close();
+  // Rank 0 re-forms; the pull that arrived early is served by the new ring.
+  const fresh0 = createRingCollective(servers[0], opts(0, 2));
+  const b0 = Float32Array.from({ length: 5000 }, (_, i) => 2 * i);
+  const [s0, s1] = await Promise.all([fresh0.allReduceSum(b0, 0), pending1]);
+  for (let i = 0; i < 5000; i += 7) {
+    expect(b0[i]).toBe(3 * i);
+    expect(b1[i]).toBe(3 * i);
+  }
+  expect(s0.bytesSent + s1.bytesSent).toBe(2 * 5000 * 4);
+  await Promise.all([fresh0.close(), fresh1.close()]);
+  await Promise.all(servers.map((s) => s.close()));
+});

@@ -42,6 +42,11 @@ export class GrpcPeerServer implements PeerServer {
       this.handler.onPull(stream);
       return;
     }
+    this.defer(stream);
+  }
+
+  /** Holds a pull for the next ring attached (e.g. one of a newer world generation). */
+  defer(stream: PullStream): void {
     this.early.push(stream);
     stream.on('cancelled', () => {
       const i = this.early.indexOf(stream);

@@ -359,6 +359,16 @@ export class RingCollective implements Collective, PullHandler {
   }
 
   onPull(stream: PullStream): void {
+    const next = stream.request.id;
+    if (next && next.jobId === this.idBase.jobId && next.generation > this.idBase.generation) {
+      // A peer of a newer world generation: this ring is stale. Keep the pull for our next ring
+      // (the peer re-formed faster than us) rather than refusing it.
+      this.server.defer(stream);
+      if (!this.closed) {
+        this.fail(new CollectiveMismatchError('generation', this.idBase.generation, next.generation, `rank ${next.senderRank} (${stream.getPeer()})`));
+      }
+      return;
+    }
     if (this.closed) {
       stream.emit('error', { code: grpc.status.UNAVAILABLE, details: `rank ${this.rank} closed its collective` });
       return;
@@ -380,7 +390,11 @@ export class RingCollective implements Collective, PullHandler {
       return;
     }
     if (check('job', this.idBase.jobId, id.jobId)) return;
-    if (check('generation', this.idBase.generation, id.generation)) return;
+    if (id.generation < this.idBase.generation) {
+      // A stale peer of an older generation: it must learn (refused), but this ring is fine.
+      this.refuse(stream, 'generation', this.idBase.generation, id.generation);
+      return;
+    }
     if (check('rank', this.succ, id.senderRank)) return;
     this.pulls.push(stream);
     stream.on('cancelled', () => {
