@@ -1,0 +1,40 @@
+// `dtrain coordinator` + `dtrain worker`: the multi-machine path, here as separate processes that
+// only share the coordinator's address (what two hosts would share).
+import { describe, expect, it } from 'vitest';
+import { freePort } from './harness/free-port';
+import { lastJsonLine, smallMnistJob, startDtrain, tempDir, writeJob } from './harness/dtrain-cli';
+
+describe('dtrain coordinator + dtrain worker', () => {
+  it('forms a world of separately started workers, assigns ranks 0 and 1, and trains', async () => {
+    const dir = tempDir();
+    const job = writeJob(dir, smallMnistJob({ training: { batchSize: 16, epochs: 1, maxSteps: 15 } }));
+    const port = await freePort();
+    const coordinator = startDtrain(['coordinator', job, '--listen', `127.0.0.1:${port}`, '--workers', '2', '--json']);
+    await coordinator.waitFor(/waiting for 2 worker/);
+    const workers = [0, 1].map((r) => startDtrain(['worker', '--coordinator', `127.0.0.1:${port}`, '--local-rank', String(r)]));
+    const [done, ...workerExits] = await Promise.all([coordinator.exited, ...workers.map((w) => w.exited)]);
+    expect(done.code, coordinator.stderr()).toBe(0);
+    expect(workerExits.map((e) => e.code)).toEqual([0, 0]);
+    const summary = lastJsonLine(coordinator.stdout());
+    expect(summary).toMatchObject({ status: 'succeeded', workers: 2, steps: 15 });
+    expect(summary.samplesPerSec).toBeGreaterThan(0);
+    const ranks = workers.map((w) => Number(w.stderr().match(/as rank (\d)\/2/)?.[1])).sort();
+    expect(ranks).toEqual([0, 1]);
+  });
+
+  it('refuses a worker once the world is formed, naming why', async () => {
+    const dir = tempDir();
+    const job = writeJob(dir, smallMnistJob({ training: { batchSize: 16, epochs: 50 } }));
+    const port = await freePort();
+    const coordinator = startDtrain(['coordinator', job, '--listen', `127.0.0.1:${port}`, '--workers', '1']);
+    const first = startDtrain(['worker', '--coordinator', `127.0.0.1:${port}`]);
+    await coordinator.waitFor(/rank 0 session open/);
+    const late = startDtrain(['worker', '--coordinator', `127.0.0.1:${port}`]);
+    const lateExit = await late.exited;
+    expect(lateExit.code).toBe(1);
+    expect(late.stderr()).toMatch(/join refused .*world generation 1 is already formed/);
+    coordinator.child.kill('SIGTERM');
+    first.child.kill('SIGTERM');
+    await Promise.all([coordinator.exited, first.exited]);
+  });
+});
