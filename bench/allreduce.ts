@@ -2,6 +2,7 @@
 // TCP ceiling measured in the same run. One JSON line per (N, size) on stdout:
 //   {"n","sizeMB","medianSeconds","algbwGBps","busbwGBps","tcpGBps","busbwOverTcp",...}
 // algbw = bytes / time; busbw = algbw * 2(N-1)/N (the per-link traffic of a ring, as NCCL/Gloo report).
+// Also prints the gRPC transport alone (one Pull stream, same codec/options, no reduction).
 //   npm run bench:allreduce                  (all of it, ~1-2 minutes)
 //   node --import tsx bench/allreduce.ts --n 2 --sizes 16,64 --iters 8 --chunk-kb 1024
 import { spawn } from 'node:child_process';
@@ -13,7 +14,9 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { codecStats } from '../packages/worker/src/collective/gradient-chunk-codec';
+import * as grpc from '@grpc/grpc-js';
+import { codecStats, encodeChunkId, type IncomingChunk } from '../packages/worker/src/collective/gradient-chunk-codec';
+import { PEER_CHANNEL_OPTIONS, PEER_SERVER_OPTIONS, pullMethod } from '../packages/worker/src/collective/peer-service';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
 import { measureTcpThroughput } from './tcp-throughput';
 
@@ -91,6 +94,57 @@ async function worker(cfg: WorkerConfig): Promise<void> {
   await server.close();
 }
 
+/**
+ * The transport alone: one Pull stream of `bytes` in `chunkBytes` GradientChunks from this process
+ * to a child, same codec and channel options as the ring, no reduction. A second ceiling, between
+ * raw TCP and the all-reduce, that shows what grpc-js itself costs.
+ */
+async function grpcOneWayServer(bytes: number, chunkBytes: number): Promise<number> {
+  const server = new grpc.Server(PEER_SERVER_OPTIONS);
+  const data = new Float32Array(chunkBytes / 4).fill(1);
+  const idBytes = encodeChunkId({ jobId: 'bench', generation: 1, step: 0, senderRank: 0 });
+  server.addService({ Pull: pullMethod() }, {
+    Pull: async (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      for (let sent = 0; sent < bytes; sent += chunkBytes) {
+        if (!call.write({ idBytes, round: 0, segment: 0, offset: 0, length: data.length, data })) {
+          await new Promise((resolve) => call.once('drain', resolve));
+        }
+      }
+      call.end();
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--grpc-client', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((resolve) => child.once('exit', resolve));
+  server.forceShutdown();
+  return (JSON.parse(out) as { gbps: number }).gbps;
+}
+
+async function grpcOneWayClient(address: string): Promise<void> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure(), PEER_CHANNEL_OPTIONS);
+  const m = pullMethod();
+  let got = 0;
+  let started = 0;
+  await new Promise<void>((resolve, reject) => {
+    const call = client.makeServerStreamRequest<Parameters<typeof m.requestSerialize>[0], IncomingChunk>(
+      m.path, m.requestSerialize, m.responseDeserialize, { id: { jobId: 'bench' }, totalLength: 0 }, new grpc.Metadata(), {},
+    );
+    call.on('data', (c: IncomingChunk) => {
+      if (got === 0) started = performance.now();
+      got += c.payloadBytes;
+    });
+    call.on('end', () => resolve());
+    call.on('error', reject);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  process.stdout.write(JSON.stringify({ gbps: got / seconds / 1e9 }));
+  client.close();
+}
+
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
@@ -122,6 +176,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       worker: { type: 'string' },
+      'grpc-client': { type: 'string' },
       n: { type: 'string', default: '2,4' },
       sizes: { type: 'string', default: '1,4,16,64' },
       warmup: { type: 'string', default: '3' },
@@ -132,6 +187,10 @@ async function main(): Promise<void> {
   });
   if (values.worker) {
     await worker(JSON.parse(values.worker) as WorkerConfig);
+    return;
+  }
+  if (values['grpc-client']) {
+    await grpcOneWayClient(values['grpc-client']);
     return;
   }
   const sizesMB = values.sizes.split(',').map(Number);
@@ -161,9 +220,11 @@ async function main(): Promise<void> {
     }
   }
   const tcpAfter = await measureTcpThroughput(Number(values['tcp-mb']) * MB);
+  const grpcOneWay = await grpcOneWayServer(Number(values['tcp-mb']) * MB, chunkBytes);
   // The machine is shared: use the better of the two ceilings, so ratios are not flattered.
   const tcp = Math.max(tcpBefore.gbps, tcpAfter.gbps);
   process.stdout.write(`${JSON.stringify({ tcp: { bytes: tcpBefore.bytes, gbpsBefore: +tcpBefore.gbps.toFixed(3), gbpsAfter: +tcpAfter.gbps.toFixed(3) } })}\n`);
+  process.stdout.write(`${JSON.stringify({ grpcOneWayStream: { bytes: Number(values['tcp-mb']) * MB, chunkKB: chunkBytes / 1024, gbps: +grpcOneWay.toFixed(3) } })}\n`);
   for (const line of lines) {
     process.stdout.write(`${JSON.stringify({ ...line, tcpGBps: +tcp.toFixed(3), busbwOverTcp: +(line.busbwGBps / tcp).toFixed(3) })}\n`);
   }
