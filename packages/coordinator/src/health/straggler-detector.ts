@@ -10,7 +10,14 @@ export interface StragglerDetectorOptions {
   factor: number;
   /** Steps averaged per rank; a rank is judged only once it has a full window. */
   window: number;
+  /**
+   * A rank must also be this many seconds per step slower than the reference: at millisecond compute
+   * times, scheduling noise on a shared machine easily makes 1.5x and would flag ranks that cost nothing.
+   */
+  minExcessSeconds?: number;
 }
+
+export const DEFAULT_STRAGGLER_MIN_EXCESS_SECONDS = 0.02;
 
 export interface StragglerState {
   rank: number;
@@ -34,6 +41,7 @@ interface RankHistory {
 export class StragglerDetector {
   private readonly factor: number;
   private readonly window: number;
+  private readonly minExcessSeconds: number;
   private readonly ranks = new Map<number, RankHistory>();
 
   constructor(options: StragglerDetectorOptions) {
@@ -45,6 +53,7 @@ export class StragglerDetector {
     }
     this.factor = options.factor;
     this.window = options.window;
+    this.minExcessSeconds = options.minExcessSeconds ?? DEFAULT_STRAGGLER_MIN_EXCESS_SECONDS;
   }
 
   /** Forget all history: call when the world is re-formed (ranks get new meanings). */
@@ -97,7 +106,7 @@ export class StragglerDetector {
         const ratio = referenceSeconds > 0 ? meanSeconds / referenceSeconds : 1;
         const full = history.samples.length >= this.window;
         // Judged only on a full window, so one slow step (GC pause, first-step compile) never flags.
-        const flagged = full ? ratio > this.factor : history.flagged;
+        const flagged = full ? ratio > this.factor && meanSeconds - referenceSeconds > this.minExcessSeconds : history.flagged;
         const changed = flagged !== history.flagged;
         history.flagged = flagged;
         return { rank, ratio, flagged, changed, meanSeconds, referenceSeconds, globalStep };
