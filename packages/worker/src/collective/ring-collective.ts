@@ -148,7 +148,9 @@ class CollectiveOp {
   }
 
   private onSuccessorCancelled(): void {
-    if (this.settled || this.graceTimer) return;
+    // grpc-js emits 'cancelled' whenever the HTTP/2 stream closes, also after a normal end: once
+    // everything was written and the stream ended, the successor has all it needs from us.
+    if (this.settled || this.graceTimer || this.sendsComplete()) return;
     this.graceTimer = setTimeout(() => {
       this.graceTimer = null;
       this.fail(new PeerLostError(this.ring.succ, this.ring.succAddress, `it cancelled its Pull of ${this.name} (process died or failed)`));
@@ -260,10 +262,14 @@ class CollectiveOp {
     }, ms);
   }
 
+  private sendsComplete(): boolean {
+    return this.ended && this.completed === this.plan.sendChunks;
+  }
+
   private maybeDone(): void {
     if (this.settled) return;
     if (this.received !== this.plan.receiveChunks || !this.predEnded) return;
-    if (!this.stream || !this.ended || this.completed !== this.plan.sendChunks) return;
+    if (!this.stream || !this.sendsComplete()) return;
     this.settle();
     this.resolve({ bytesSent: this.bytesSent, seconds: (performance.now() - this.startedAt) / 1000 });
   }
