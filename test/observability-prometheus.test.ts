@@ -1,8 +1,10 @@
 // Issue 4 end to end: a real `dtrain launch --workers 2` run scraped by a real Prometheus every second;
 // every panel of the Grafana dashboard must return data, and the values must be the right ones.
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { panelsWithoutData, verifyDashboard } from './harness/dashboard';
+import { dashboardQueries, panelsWithoutData, verifyDashboard } from './harness/dashboard';
 import { REPO_ROOT, smallMnistJob } from './harness/dtrain-cli';
 import { dtrainLines, httpStatus, launchObserved, sampleValue, samplesOf, scrape, type ObservedRun } from './harness/observability-run';
 import { startPrometheus, type PrometheusHandle, type PromSeries } from './harness/prometheus';
@@ -117,5 +119,30 @@ describe('a real 2-worker run scraped by a real Prometheus', () => {
 
     expect(await observed.stop()).toBe(130);
     observed = null;
+  });
+});
+
+describe('harness errors', () => {
+  it('names the install command when prometheus is missing', async () => {
+    await expect(startPrometheus({ targets: ['127.0.0.1:1'], binary: '/nonexistent/prometheus' })).rejects.toThrow(
+      /apt-get install -y prometheus/,
+    );
+  });
+
+  it('rejects targets with a scheme, and unknown dashboard variables', async () => {
+    await expect(startPrometheus({ targets: ['http://127.0.0.1:9400'] })).rejects.toThrow(/host:port/);
+    const queries = dashboardQueries(DASHBOARD, { job: 'j1', __rate_interval: '42s' });
+    expect(queries.every((q) => !q.expr.includes('$'))).toBe(true);
+    expect(queries.some((q) => q.expr.includes('[42s]'))).toBe(true);
+    expect(queries.filter((q) => q.expr.includes('job="j1"'))).toHaveLength(queries.length);
+
+    const dir = mkdtempSync(join(tmpdir(), 'dtrain-dash-'));
+    try {
+      const bad = join(dir, 'bad.json');
+      writeFileSync(bad, JSON.stringify({ panels: [{ id: 7, title: 'Typo', targets: [{ refId: 'B', expr: 'up{job="$jbo"}' }] }] }));
+      expect(() => dashboardQueries(bad, { job: 'j1' })).toThrow(/panel 'Typo' target B: unknown dashboard variable \$jbo/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
