@@ -1,15 +1,18 @@
 // A slow link must not be mistaken for a lost peer: grpc-js reports 'cancelled' on every closed
 // server stream, also after a normal end, while this rank may still wait on its predecessor.
-import { connect, createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { createRingCollective, startPeerServer } from '../src/collective/index';
 import type { Collective, PeerServer } from '../src/collective/api';
 
 const LINK_BYTES_PER_MS = 400; // ~0.4 MB/s, from server to client only
 
+const proxySockets = new Set<Socket>();
+
 function throttlingProxy(targetPort: number): Promise<Server> {
   const server = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
+    proxySockets.add(client).add(upstream);
     client.pipe(upstream);
     upstream.on('data', (data: Buffer) => {
       upstream.pause();
@@ -36,7 +39,7 @@ it('completes over a slow link although the fast direction finished long before'
   });
   const proxy = await throttlingProxy(servers[1].port);
   cleanup.push(async () => {
-    proxy.closeAllConnections?.();
+    for (const socket of proxySockets) socket.destroy();
     await new Promise<void>((resolve) => proxy.close(() => resolve()));
   });
   const address = proxy.address();
