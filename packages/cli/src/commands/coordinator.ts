@@ -45,7 +45,20 @@ export function registerCoordinatorCommand(program: Command): void {
         rendezvousTimeoutMs: flags.rendezvousTimeout,
         json: Boolean(flags.json),
         tty: Boolean(process.stderr.isTTY) && !flags.json,
-        onListening: (address, _c, display) => display.line(`[coordinator] workers join with: dtrain worker --coordinator ${address}`),
+        onListening: (address, coordinator, display) => {
+          display.line(`[coordinator] workers join with: dtrain worker --coordinator ${address}`);
+          // First signal: stop at the next step all ranks agree on, with a final checkpoint (what a
+          // Kubernetes pod deletion should get); a second signal exits at once.
+          let signals = 0;
+          const onSignal = (signal: NodeJS.Signals) => {
+            signals += 1;
+            if (signals > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
+            display.line(`[coordinator] ${signal}: stopping the job (again to exit at once)`);
+            coordinator.requestStop(`${signal} received`);
+          };
+          process.on('SIGINT', onSignal);
+          process.on('SIGTERM', onSignal);
+        },
       });
       process.stderr.write(`${formatSummary(result)}\n`);
       if (flags.json) process.stdout.write(`${summaryJson(result)}\n`);
