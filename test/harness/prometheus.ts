@@ -38,8 +38,11 @@ export interface PromSeries {
 
 export interface PrometheusHandle {
   url: string;
-  /** Instant query; throws with Prometheus' message for bad PromQL. A scalar result comes back as one series. */
-  query(promql: string): Promise<PromSeries[]>;
+  /**
+   * Instant query, now or at `atSeconds` (Unix seconds: a past instant gives repeatable answers to
+   * several queries); throws with Prometheus' message for bad PromQL. A scalar comes back as one series.
+   */
+  query(promql: string, atSeconds?: number): Promise<PromSeries[]>;
   /** Polls until the query returns a series accepted by `accept` (default: any finite value). */
   waitForData(promql: string, deadlineMs: number, accept?: (series: PromSeries[]) => boolean): Promise<PromSeries[]>;
   /** Target health as Prometheus sees it (for diagnostics). */
@@ -139,8 +142,9 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
     await sleep(50);
   }
 
-  const query = async (promql: string): Promise<PromSeries[]> => {
-    const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
+  const query = async (promql: string, atSeconds?: number): Promise<PromSeries[]> => {
+    const at = atSeconds === undefined ? '' : `&time=${atSeconds}`;
+    const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}${at}`);
     const body = (await res.json()) as PromQueryResponse;
     if (body.status !== 'success') throw new Error(`prometheus query failed (${body.errorType ?? res.status}): ${body.error ?? ''}\n  query: ${promql}`);
     const data = body.data!;
