@@ -1,8 +1,10 @@
 // A slowed worker is named as a straggler by the coordinator (log line + /metrics), the others are not.
 // `--test-delay-ms LOCAL=MS` sleeps that worker MS per step and adds it to its reported compute time;
 // the other ranks then wait in the all-reduce, so their compute time stays small.
+import { connect, type NatsConnection } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
 import { smallMnistJob } from './harness/dtrain-cli';
+import { startNatsServer, type NatsServerHandle } from './harness/nats-server';
 import { launchObserved, pollMetrics, sampleValue, samplesOf, type ObservedRun } from './harness/observability-run';
 
 const WORKERS = 3;
@@ -10,19 +12,40 @@ const SLOW_LOCAL_RANK = 1;
 const DELAY_MS = 100;
 const FACTOR = 2;
 const WINDOW = 5;
+const JOB = 'obs-straggler';
+
+interface StragglerEvent {
+  job: string;
+  kind: string;
+  data: { rank: number; flagged: boolean; ratio: number };
+}
 
 describe('straggler detection on a real 3-worker run', () => {
   let observed: ObservedRun | null = null;
+  let nats: NatsServerHandle | null = null;
+  let nc: NatsConnection | null = null;
   afterAll(async () => {
     await observed?.stop();
+    await nc?.close();
+    await nats?.destroy();
   });
 
   it('flags the slowed rank only, in the log and on the coordinator /metrics', async () => {
+    // The event must reach subscribers: listen on the job's straggler subject of a real NATS.
+    nats = await startNatsServer();
+    nc = await connect({ servers: nats.url });
+    const events: StragglerEvent[] = [];
+    const sub = nc.subscribe(`dtrain.${JOB}.events.straggler`);
+    void (async () => {
+      for await (const msg of sub) events.push(JSON.parse(new TextDecoder().decode(msg.data)) as StragglerEvent);
+    })();
+    await nc.flush();
+
     observed = await launchObserved(smallMnistJob({
-      name: 'obs-straggler',
+      name: JOB,
       training: { batchSize: 16, epochs: 100 },
       observability: { stragglerFactor: FACTOR, stragglerWindow: WINDOW },
-    }), { workers: WORKERS, args: ['--test-delay-ms', `${SLOW_LOCAL_RANK}=${DELAY_MS}`] });
+    }), { workers: WORKERS, args: ['--test-delay-ms', `${SLOW_LOCAL_RANK}=${DELAY_MS}`, '--nats', nats.url] });
     const slow = observed.globalRankOfLocal.get(SLOW_LOCAL_RANK);
     expect(slow, `global rank of local rank ${SLOW_LOCAL_RANK}`).toBeDefined();
     const others = [...Array(WORKERS).keys()].filter((r) => r !== slow);
@@ -52,6 +75,10 @@ describe('straggler detection on a real 3-worker run', () => {
     const stderr = observed.run.stderr();
     for (const r of others) expect(stderr).not.toMatch(new RegExp(`rank ${r} is a straggler`));
     expect(stderr).not.toMatch(/is no longer a straggler/);
+
+    await nc.flush();
+    expect(events.map((e) => [e.job, e.kind, e.data.rank, e.data.flagged])).toEqual([[JOB, 'straggler', slow, true]]);
+    expect(events[0].data.ratio).toBeGreaterThan(FACTOR);
 
     expect(await observed.stop()).toBe(130);
     observed = null;
