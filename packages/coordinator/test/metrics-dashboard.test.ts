@@ -1,5 +1,5 @@
 // Static checks of the shipped Grafana dashboard and Prometheus config (the live check against a
-// real Prometheus is metrics-prometheus.test.ts).
+// real Prometheus is test/observability-prometheus.test.ts).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
