@@ -6,7 +6,9 @@ import { connectNatsBus, type NatsBus } from '@dtrain/shared/control/nats-bus';
 import { followEvents, readEvents, requestControl } from '@dtrain/shared/control/control-client';
 import { createControlBus } from '@dtrain/shared/control/create-control-bus';
 import { freePort } from '../../../test/harness/free-port';
-import { describeServiceRuntime, startNatsServer, type NatsServerHandle } from '../../../test/harness/nats-server';
+import { describeServiceRuntime, findNatsServerBinary, startNatsServer, type NatsServerHandle } from '../../../test/harness/nats-server';
+import { EVENTS_STREAM } from '@dtrain/shared/control/events-stream';
+import { connect } from 'nats';
 
 let server: NatsServerHandle;
 const openBuses: NatsBus[] = [];
@@ -60,8 +62,11 @@ describe('NatsBus events', () => {
 
     expect(await readEvents(server.url, 'replay')).toEqual(published);
 
+    bus.serveControl('replay', async () => ({ ok: true, message: 'still here' }));
     await server.restart();
-    // The bus reconnects by itself and keeps publishing after the restart.
+    // The bus reconnects by itself, keeps publishing and serving control after the restart.
+    await waitFor('the bus to see the outage and reconnect', () => bus.stats().outages === 1 && bus.stats().connected);
+    expect(await requestControl(server.url, 'replay', { op: 'status' })).toEqual({ ok: true, message: 'still here' });
     bus.publish(event('replay', 'stopping', 2, { reason: 'after restart' }));
     expect(await bus.flush(10_000)).toBe(0);
     const afterRestart = await readEvents(server.url, 'replay');
@@ -182,5 +187,49 @@ describe('NatsBus outage', () => {
     expect(bus.stats().dropped).toBe(25 - got.length);
     expect(lines.filter((l) => /event buffer full/.test(l))).toHaveLength(1);
     expect(lines.find((l) => /is back/.test(l))).toContain(`${25 - got.length} events were dropped`);
+  });
+});
+
+describe('NatsBus edges', () => {
+  it('creates a file-backed events stream with bounded retention', async () => {
+    await openBus('stream-config');
+    const nc = await connect({ servers: server.url });
+    try {
+      const info = await (await nc.jetstreamManager()).streams.info(EVENTS_STREAM);
+      expect(info.config.subjects).toEqual(['dtrain.*.events.>']);
+      expect(info.config.storage).toBe('file');
+      expect(info.config.max_age).toBe(7 * 24 * 3600 * 1e9);
+      expect(info.config.max_msgs).toBe(1_000_000);
+      expect(info.config.discard).toBe('old');
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('publish() does not throw on data JSON cannot encode or a bad job name; close() is bounded while NATS is down', async () => {
+    const lines: string[] = [];
+    const bus = await connectNatsBus({ url: server.url, job: 'edges', log: (l) => lines.push(l), closeFlushTimeoutMs: 200 });
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    bus.publish(event('edges', 'failed', 0, circular));
+    bus.publish(event('a.b', 'failed', 0, {}));
+    expect(bus.stats().dropped).toBe(2);
+    expect(lines[0]).toMatch(/^'failed' event dropped: .*circular/i);
+    expect(lines[1]).toContain("job name 'a.b' cannot be used in a NATS subject");
+
+    await server.stop();
+    try {
+      bus.publish(event('edges', 'stopping', 0, { i: 1 }));
+      bus.publish(event('edges', 'stopping', 0, { i: 2 }));
+      await bus.close();
+      expect(lines.at(-1)).toMatch(/^closing with 2 events not delivered to NATS at nats:\/\/127\.0\.0\.1:\d+ after 200 ms$/);
+    } finally {
+      await server.restart();
+    }
+  });
+
+  it('the harness names the install command when the binary is missing', async () => {
+    expect(() => findNatsServerBinary('/nonexistent/nats-server')).toThrow('apt-get install -y nats-server');
+    await expect(startNatsServer({ binary: '/nonexistent/nats-server' })).rejects.toThrow('apt-get install -y nats-server');
   });
 });
