@@ -1,0 +1,456 @@
+// Checks the deployment files without a cluster or a container engine (neither exists here): every
+// Kubernetes object is validated offline against the official schemas (kubernetes-models 4.5), the
+// container command lines are parsed by the real dtrain CLI definitions, names, ports and probes are
+// cross-checked between objects, the ConfigMap's job file goes through the real job-spec validation,
+// and, when kubectl is present, the kustomization and its components are rendered and checked too.
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Command, CommanderError } from 'commander';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
+import { Service } from 'kubernetes-models/v1/Service';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Job } from 'kubernetes-models/batch/v1/Job';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { validateJobSpec } from '@dtrain/shared/job-spec';
+import { registerCoordinatorCommand } from '../packages/cli/src/commands/coordinator';
+import { registerWorkerCommand } from '../packages/cli/src/commands/worker';
+
+const execFileAsync = promisify(execFile);
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const K8S_DIR = join(REPO, 'deploy/kubernetes');
+const DTRAIN_BIN = join(REPO, 'packages/cli/bin/dtrain.js');
+const CLI_HELP_TIMEOUT_MS = 60_000;
+
+// ---- minimal shapes of what the checks read (kubernetes-models validates the full objects) ----
+interface Meta { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }
+interface K8sObject { apiVersion: string; kind: string; metadata: Meta; spec?: unknown; data?: Record<string, string> }
+interface Probe { httpGet?: { path: string; port: string | number } }
+interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }
+interface Container {
+  name: string; image: string; args?: string[]; env?: EnvVar[];
+  ports?: { name?: string; containerPort: number }[];
+  readinessProbe?: Probe; livenessProbe?: Probe; startupProbe?: Probe;
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+interface Volume { name: string; configMap?: { name: string }; emptyDir?: object; persistentVolumeClaim?: { claimName: string } }
+interface PodTemplate { metadata: Meta; spec: { containers: Container[]; volumes?: Volume[]; subdomain?: string; restartPolicy?: string } }
+interface JobSpecK8s { completionMode?: string; completions?: number; parallelism?: number; template: PodTemplate }
+interface ServiceSpec {
+  clusterIP?: string; publishNotReadyAddresses?: boolean; selector: Record<string, string>;
+  ports: { name: string; port: number; targetPort: string | number }[];
+}
+interface Source { file: string; object: K8sObject }
+
+type Validator = (raw: unknown) => void;
+// Every kind the deploy files may use; an unknown kind fails the test (add its model here).
+const VALIDATORS: Record<string, Validator> = {
+  'v1/ConfigMap': (raw) => new ConfigMap(raw as ConstructorParameters<typeof ConfigMap>[0]).validate(),
+  'v1/Service': (raw) => new Service(raw as ConstructorParameters<typeof Service>[0]).validate(),
+  'v1/PersistentVolumeClaim': (raw) => new PersistentVolumeClaim(raw as ConstructorParameters<typeof PersistentVolumeClaim>[0]).validate(),
+  'apps/v1/Deployment': (raw) => new Deployment(raw as ConstructorParameters<typeof Deployment>[0]).validate(),
+  'batch/v1/Job': (raw) => new Job(raw as ConstructorParameters<typeof Job>[0]).validate(),
+};
+// Custom resources kubernetes-models 4.5 has no schema for: checked structurally below.
+const CRD_KINDS = new Set(['monitoring.coreos.com/v1/PodMonitor']);
+const KUSTOMIZE_KINDS = new Set(['Kustomization', 'Component']);
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return yamlFiles(path);
+    return /\.ya?ml$/.test(name) ? [path] : [];
+  });
+}
+
+function parseObjects(text: string, file: string): K8sObject[] {
+  return parseAllDocuments(text).flatMap((doc, i) => {
+    if (doc.errors.length > 0) throw new Error(`${file} document ${i}: ${doc.errors[0].message}`);
+    const value: unknown = doc.toJS();
+    return value === null || value === undefined ? [] : [value as K8sObject];
+  });
+}
+
+function validateObject(object: K8sObject, where: string): void {
+  const key = `${object.apiVersion}/${object.kind}`;
+  const validator = VALIDATORS[key];
+  if (!validator) throw new Error(`${where}: no schema validator for ${key}`);
+  try {
+    validator(object);
+  } catch (err) {
+    throw new Error(`${where} (${object.kind} ${object.metadata?.name}): ${(err as Error).message}`);
+  }
+}
+
+function find(sources: Source[], kind: string, name: string): K8sObject {
+  const hit = sources.find((s) => s.object.kind === kind && s.object.metadata.name === name);
+  if (!hit) throw new Error(`no ${kind} named ${name} in deploy/kubernetes`);
+  return hit.object;
+}
+
+const jobSpec = (o: K8sObject): JobSpecK8s => o.spec as JobSpecK8s;
+const serviceSpec = (o: K8sObject): ServiceSpec => o.spec as ServiceSpec;
+
+function matches(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
+  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+/** The value after `--flag` or in `--flag=value`; undefined when the flag is absent. */
+function flagValue(args: string[], flag: string): string | undefined {
+  for (let i = 0; i < args.length; i += 1) {
+    if (args[i] === flag) return args[i + 1];
+    if (args[i].startsWith(`${flag}=`)) return args[i].slice(flag.length + 1);
+  }
+  return undefined;
+}
+
+/** Kubernetes expands $(VAR) in args from the container's env; we do it with given values. */
+function expandArgs(args: string[], env: Record<string, string>): string[] {
+  return args.map((a) => a.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => env[name] ?? whole));
+}
+
+/**
+ * Parses container args with the real dtrain command definitions (options, required flags, value
+ * parsers), capturing the parsed flags instead of running the command.
+ */
+async function parseWithCli(args: string[]): Promise<{ command: string; positional: string[]; flags: Record<string, unknown> }> {
+  const program = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  registerCoordinatorCommand(program);
+  registerWorkerCommand(program);
+  let captured: { command: string; positional: string[]; flags: Record<string, unknown> } | null = null;
+  for (const sub of program.commands) {
+    sub.action((...actionArgs: unknown[]) => {
+      const cmd = actionArgs[actionArgs.length - 1] as Command;
+      captured = { command: cmd.name(), positional: cmd.args, flags: cmd.opts() };
+    });
+  }
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw new Error(`dtrain ${args.join(' ')}: ${err.message}`);
+    throw err;
+  }
+  if (!captured) throw new Error(`dtrain ${args.join(' ')}: no command ran`);
+  return captured;
+}
+
+function portNumber(container: Container, port: string | number): number | undefined {
+  if (typeof port === 'number') return container.ports?.some((p) => p.containerPort === port) ? port : undefined;
+  return container.ports?.find((p) => p.name === port)?.containerPort;
+}
+
+function workloads(sources: Source[]): { where: string; template: PodTemplate }[] {
+  return sources.flatMap(({ file, object }) => {
+    if (object.kind !== 'Job' && object.kind !== 'Deployment') return [];
+    return [{ where: `${file} ${object.kind} ${object.metadata.name}`, template: (object.spec as { template: PodTemplate }).template }];
+  });
+}
+
+const sources: Source[] = [];
+const kustomizations: { file: string; object: { kind: string; resources?: string[]; images?: { name: string }[] } }[] = [];
+let coordinatorHelp = '';
+let workerHelp = '';
+
+beforeAll(async () => {
+  for (const path of yamlFiles(K8S_DIR)) {
+    const file = relative(REPO, path);
+    for (const object of parseObjects(readFileSync(path, 'utf8'), file)) {
+      if (KUSTOMIZE_KINDS.has(object.kind)) kustomizations.push({ file, object: object as unknown as (typeof kustomizations)[number]['object'] });
+      else sources.push({ file, object });
+    }
+  }
+  // The real executable's help, as a user would read it (both at once: each start costs ~1 s of tsx).
+  const help = (command: string) => execFileAsync(process.execPath, [DTRAIN_BIN, command, '--help'], { cwd: REPO, timeout: CLI_HELP_TIMEOUT_MS });
+  const [coordinator, worker] = await Promise.all([help('coordinator'), help('worker')]);
+  coordinatorHelp = coordinator.stdout;
+  workerHelp = worker.stdout;
+}, CLI_HELP_TIMEOUT_MS);
+
+describe('deploy/kubernetes objects', () => {
+  it('every document is a schema-valid Kubernetes object (or a known CRD / kustomize file)', () => {
+    expect(sources.length).toBeGreaterThanOrEqual(8);
+    const seen: string[] = [];
+    for (const { file, object } of sources) {
+      const key = `${object.apiVersion}/${object.kind}`;
+      seen.push(key);
+      if (CRD_KINDS.has(key)) continue;
+      validateObject(object, file);
+    }
+    expect(new Set(seen)).toEqual(new Set([
+      'v1/ConfigMap', 'v1/Service', 'batch/v1/Job', 'apps/v1/Deployment', 'v1/PersistentVolumeClaim',
+      'monitoring.coreos.com/v1/PodMonitor',
+    ]));
+  });
+
+  it('the schema validation rejects a broken object (the check above can fail)', () => {
+    const { file, object } = sources.find((s) => s.object.kind === 'Job')!;
+    const broken = structuredClone(object);
+    const container = jobSpec(broken).template.spec.containers[0];
+    (container.ports![0] as { containerPort: unknown }).containerPort = 'metrics';
+    expect(() => validateObject(broken, file)).toThrow(/containerPort must be integer/);
+  });
+
+  it('the kustomization lists every top-level manifest and only existing files', () => {
+    const base = kustomizations.find((k) => k.file === 'deploy/kubernetes/kustomization.yaml');
+    expect(base?.object.kind).toBe('Kustomization');
+    const listed = new Set(base!.object.resources);
+    const topLevel = readdirSync(K8S_DIR).filter((n) => /\.ya?ml$/.test(n) && n !== 'kustomization.yaml');
+    expect([...listed].sort()).toEqual(topLevel.sort());
+    for (const k of kustomizations) {
+      for (const r of k.object.resources ?? []) expect(existsSync(join(REPO, dirname(k.file), r)), `${k.file}: ${r}`).toBe(true);
+    }
+    // The image every dtrain container uses is the one the kustomization retags.
+    const images = new Set(workloads(sources).flatMap((w) => w.template.spec.containers.map((c) => c.image.split(':')[0])));
+    expect(images).toEqual(new Set(['dtrain', 'nats']));
+    expect(base!.object.images?.map((i) => i.name)).toEqual(['dtrain']);
+  });
+});
+
+describe('coordinator', () => {
+  it('its args use only flags of `dtrain coordinator --help`, and parse with the real CLI', async () => {
+    const job = find(sources, 'Job', 'dtrain-coordinator');
+    const container = jobSpec(job).template.spec.containers[0];
+    const args = container.args ?? [];
+    expect(args[0]).toBe('coordinator');
+    const flags = args.filter((a) => a.startsWith('-')).map((a) => a.split('=')[0]);
+    expect(flags.length).toBeGreaterThanOrEqual(3);
+    for (const flag of flags) expect(coordinatorHelp, `flag ${flag}`).toContain(flag);
+
+    const parsed = await parseWithCli(args);
+    expect(parsed.command).toBe('coordinator');
+    expect(parsed.flags.listen).toBe('0.0.0.0:29400');
+    expect(parsed.flags.metricsPort).toBe(9400);
+    // The job file argument is the ConfigMap key where the volume is mounted.
+    const jobPath = parsed.positional[0];
+    const mount = container.volumeMounts!.find((m) => jobPath.startsWith(`${m.mountPath}/`))!;
+    const volume = jobSpec(job).template.spec.volumes!.find((v) => v.name === mount.name)!;
+    const configMap = find(sources, 'ConfigMap', volume.configMap!.name);
+    expect(Object.keys(configMap.data!)).toContain(jobPath.slice(mount.mountPath.length + 1));
+  });
+
+  it('container ports, Service ports and probes agree; the Service reaches it before it is ready', async () => {
+    const job = find(sources, 'Job', 'dtrain-coordinator');
+    const template = jobSpec(job).template;
+    const container = template.spec.containers[0];
+    const parsed = await parseWithCli(container.args ?? []);
+    const listenPort = Number(String(parsed.flags.listen).split(':').pop());
+    expect(portNumber(container, 'grpc')).toBe(listenPort);
+    expect(portNumber(container, 'metrics')).toBe(parsed.flags.metricsPort);
+    expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(template.metadata.annotations?.['prometheus.io/port']).toBe(String(parsed.flags.metricsPort));
+
+    const svc = serviceSpec(find(sources, 'Service', 'dtrain-coordinator'));
+    expect(matches(svc.selector, template.metadata.labels)).toBe(true);
+    // /readyz is 503 during rendezvous, exactly when workers must connect.
+    expect(svc.publishNotReadyAddresses).toBe(true);
+    const byName = Object.fromEntries(svc.ports.map((p) => [p.name, p]));
+    expect(byName.grpc.port).toBe(29400);
+    expect(portNumber(container, byName.grpc.targetPort)).toBe(listenPort);
+    expect(byName.metrics.port).toBe(9400);
+    expect(portNumber(container, byName.metrics.targetPort)).toBe(9400);
+  });
+});
+
+describe('workers', () => {
+  it('their args use only flags of `dtrain worker --help`; --coordinator is the coordinator Service; each advertises its own DNS name', async () => {
+    const job = find(sources, 'Job', 'dtrain-worker');
+    const spec = jobSpec(job);
+    const container = spec.template.spec.containers[0];
+    const args = container.args ?? [];
+    const flags = args.filter((a) => a.startsWith('-')).map((a) => a.split('=')[0]);
+    for (const flag of flags) expect(workerHelp, `flag ${flag}`).toContain(flag);
+
+    const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e]));
+    expect(env.LOCAL_RANK?.value).toBe('0');
+    expect(env.JOB_COMPLETION_INDEX?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.annotations['batch.kubernetes.io/job-completion-index']");
+
+    const coordinatorSvc = serviceSpec(find(sources, 'Service', 'dtrain-coordinator'));
+    const grpcPort = coordinatorSvc.ports.find((p) => p.name === 'grpc')!.port;
+    const headless = find(sources, 'Service', spec.template.spec.subdomain!);
+    expect(serviceSpec(headless).clusterIP).toBe('None');
+    expect(serviceSpec(headless).publishNotReadyAddresses).toBe(true);
+    expect(matches(serviceSpec(headless).selector, spec.template.metadata.labels)).toBe(true);
+    expect(spec.completionMode).toBe('Indexed');
+
+    // An Indexed Job's pod k has host name <job>-<k>; with `subdomain` it resolves as <job>-<k>.<subdomain>.
+    for (const index of [0, 1, 7]) {
+      const parsed = await parseWithCli(expandArgs(args, { JOB_COMPLETION_INDEX: String(index) }));
+      expect(parsed.command).toBe('worker');
+      expect(parsed.flags.coordinator).toBe(`dtrain-coordinator:${grpcPort}`);
+      expect(parsed.flags.advertiseHost).toBe(`${job.metadata.name}-${index}.${headless.metadata.name}`);
+      expect(parsed.flags.peerHost).toBe('0.0.0.0');
+      // Probes come from the kubelet, at the pod IP: not loopback.
+      expect(parsed.flags.metricsHost).toBe('0.0.0.0');
+      expect(parsed.flags.metricsPort).toBe(9401);
+    }
+  });
+
+  it('the world size agrees: parallelism = completions = coordinator --workers', async () => {
+    const workers = jobSpec(find(sources, 'Job', 'dtrain-worker'));
+    const coordinator = await parseWithCli(jobSpec(find(sources, 'Job', 'dtrain-coordinator')).template.spec.containers[0].args ?? []);
+    expect(coordinator.flags.workers).toBe(2);
+    expect(workers.parallelism).toBe(coordinator.flags.workers);
+    expect(workers.completions).toBe(coordinator.flags.workers);
+  });
+
+  it('ports and probes agree, and the checkpoint folder of the job file is on a writable volume', async () => {
+    const template = jobSpec(find(sources, 'Job', 'dtrain-worker')).template;
+    const container = template.spec.containers[0];
+    const parsed = await parseWithCli(expandArgs(container.args ?? [], { JOB_COMPLETION_INDEX: '0' }));
+    expect(portNumber(container, 'metrics')).toBe(parsed.flags.metricsPort);
+    expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'metrics' });
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(container.startupProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(template.metadata.annotations?.['prometheus.io/port']).toBe(String(parsed.flags.metricsPort));
+    const headless = serviceSpec(find(sources, 'Service', template.spec.subdomain!));
+    expect(portNumber(container, headless.ports[0].targetPort)).toBe(parsed.flags.metricsPort);
+
+    const spec = validateJobSpec(parseYaml(find(sources, 'ConfigMap', 'dtrain-job').data!['job.yaml']), 'dtrain-job ConfigMap');
+    const dir = spec.checkpoint!.dir;
+    expect(isAbsolute(dir)).toBe(true);
+    const mount = container.volumeMounts?.find((m) => dir.startsWith(`${m.mountPath}/`));
+    expect(mount, `a volume mounted above ${dir}`).toBeDefined();
+  });
+});
+
+describe('the job file in the ConfigMap', () => {
+  it('passes the real job-spec validation and is examples/mnist-mlp.yaml plus a checkpoint folder', () => {
+    const text = find(sources, 'ConfigMap', 'dtrain-job').data!['job.yaml'];
+    const spec = validateJobSpec(parseYaml(text), 'dtrain-job ConfigMap');
+    expect(spec.name).toBe('mnist-mlp');
+    expect(spec.dataset).toMatchObject({ kind: 'mnist', shape: 'flat', testFraction: 0.2 });
+    const example = validateJobSpec(parseYaml(readFileSync(join(REPO, 'examples/mnist-mlp.yaml'), 'utf8')), 'examples/mnist-mlp.yaml');
+    expect({ ...spec, checkpoint: undefined }).toEqual({ ...example, checkpoint: undefined });
+    // And a broken copy is refused with the field named (the check can fail).
+    expect(() => validateJobSpec(parseYaml(text.replace('batchSize: 64', 'batchSize: "64"')), 'cm'))
+      .toThrow(/training\.batchSize/);
+  });
+});
+
+describe('probes and scraping, every workload', () => {
+  it('every httpGet probe targets a declared container port; dtrain pods expose a port named metrics', () => {
+    for (const { where, template } of workloads(sources)) {
+      for (const c of template.spec.containers) {
+        for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
+          if (probe?.httpGet) expect(portNumber(c, probe.httpGet.port), `${where} ${c.name} probe port ${probe.httpGet.port}`).toBeDefined();
+        }
+      }
+    }
+  });
+
+  it('the PodMonitor selects both dtrain pods, on their metrics port, keeping dtrain\'s job label', () => {
+    const pm = find(sources, 'PodMonitor', 'dtrain');
+    const spec = pm.spec as { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string; path: string; honorLabels?: boolean }[] };
+    for (const name of ['dtrain-coordinator', 'dtrain-worker']) {
+      const template = jobSpec(find(sources, 'Job', name)).template;
+      expect(matches(spec.selector.matchLabels, template.metadata.labels), name).toBe(true);
+      expect(portNumber(template.spec.containers[0], spec.podMetricsEndpoints[0].port), name).toBeDefined();
+      // The scrape config in deploy/prometheus/prometheus.yml keeps part-of=dtrain pods.
+      expect(template.metadata.labels?.['app.kubernetes.io/part-of']).toBe('dtrain');
+    }
+    expect(spec.podMetricsEndpoints[0]).toMatchObject({ path: '/metrics', honorLabels: true });
+    // Nothing else is selected (the NATS pod has no /metrics on a `metrics` port).
+    const nats = workloads(sources).find((w) => w.where.includes('dtrain-nats'))!;
+    expect(matches(spec.selector.matchLabels, nats.template.metadata.labels)).toBe(false);
+  });
+});
+
+const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
+
+describe.skipIf(!kubectl)('kustomize rendering (kubectl kustomize, offline)', () => {
+  let work = '';
+  beforeAll(() => {
+    // An overlay may not live inside its base: copy the set to a temp folder with an overlay next to it.
+    work = mkdtempSync(join(tmpdir(), 'dtrain-kustomize-'));
+    cpSync(K8S_DIR, join(work, 'base'), { recursive: true });
+    writeFileSync(join(work, 'kustomization.yaml'), [
+      'resources: [base]',
+      'components: [base/components/nats, base/components/checkpoints-pvc]',
+      '',
+    ].join('\n'));
+  });
+  afterAll(() => { if (work) rmSync(work, { recursive: true, force: true }); });
+
+  async function render(dir: string): Promise<K8sObject[]> {
+    const { stdout } = await execFileAsync(kubectl!, ['kustomize', dir], { timeout: 30_000 });
+    return parseObjects(stdout, dir);
+  }
+
+  it('the base renders to exactly the top-level objects', async () => {
+    const rendered = await render(join(work, 'base'));
+    const names = (objs: K8sObject[]) => objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+    const topLevel = sources.filter((s) => !s.file.includes('/components/') && !s.file.includes('/optional/')).map((s) => s.object);
+    expect(names(rendered)).toEqual(names(topLevel));
+    for (const o of rendered) validateObject(o, 'kustomize base');
+  });
+
+  it('with the nats and checkpoints-pvc components: valid objects, --nats points at the NATS Service, both Jobs mount the claim', async () => {
+    const rendered = await render(work);
+    for (const o of rendered) validateObject(o, 'kustomize base+components');
+    const get = (kind: string, name: string) => rendered.find((o) => o.kind === kind && o.metadata.name === name)!;
+
+    const coordinator = jobSpec(get('Job', 'dtrain-coordinator'));
+    const parsed = await parseWithCli(coordinator.template.spec.containers[0].args ?? []);
+    const natsSvc = serviceSpec(get('Service', 'dtrain-nats'));
+    expect(parsed.flags.nats).toBe(`nats://dtrain-nats:${natsSvc.ports.find((p) => p.name === 'client')!.port}`);
+    expect(flagValue(coordinator.template.spec.containers[0].args ?? [], '--workers')).toBe('2');
+
+    const pvc = get('PersistentVolumeClaim', 'dtrain-checkpoints');
+    expect((pvc.spec as { accessModes: string[] }).accessModes).toEqual(['ReadWriteMany']);
+    for (const name of ['dtrain-coordinator', 'dtrain-worker']) {
+      const volumes = jobSpec(get('Job', name)).template.spec.volumes!;
+      const checkpoints = volumes.find((v) => v.name === 'checkpoints')!;
+      expect(checkpoints, name).toEqual({ name: 'checkpoints', persistentVolumeClaim: { claimName: 'dtrain-checkpoints' } });
+    }
+  });
+});
+
+describe('deploy/docker', () => {
+  function instructions(file: string): { op: string; rest: string }[] {
+    // Joins continuation lines, drops comments: enough of the Dockerfile grammar for these files.
+    const text = readFileSync(join(REPO, file), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l)).join('\n').replace(/\\\n/g, ' ');
+    return text.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
+      const [op, ...rest] = l.split(/\s+/);
+      return { op: op.toUpperCase(), rest: rest.join(' ') };
+    });
+  }
+  const ignored = readFileSync(join(REPO, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+
+  for (const file of ['deploy/docker/Dockerfile', 'deploy/docker/Dockerfile.gpu']) {
+    it(`${file}: ENTRYPOINT runs a file of the repo, and every COPY source exists and is not ignored`, () => {
+      const ops = instructions(file);
+      const entrypoint = JSON.parse(ops.find((o) => o.op === 'ENTRYPOINT')!.rest) as string[];
+      expect(entrypoint).toEqual(['node', 'packages/cli/bin/dtrain.js']);
+      const workdir = ops.find((o) => o.op === 'WORKDIR')!.rest;
+      expect(workdir).toBe('/app');
+      expect(existsSync(join(REPO, entrypoint[1]))).toBe(true);
+      const copies = ops.filter((o) => o.op === 'COPY');
+      expect(copies.length).toBeGreaterThanOrEqual(8);
+      for (const { rest } of copies) {
+        const parts = rest.split(/\s+/);
+        for (const src of parts.slice(0, -1)) {
+          expect(existsSync(join(REPO, src)), `${file}: COPY ${src}`).toBe(true);
+          expect(ignored.some((p) => p.replace(/^\*\*\//, '') === src.split('/')[0]), `${file}: ${src} is in .dockerignore`).toBe(false);
+        }
+      }
+      // The runtime needs proto/ (loaded at run time), the sources and the example data.
+      const copied = new Set(copies.flatMap((c) => c.rest.split(/\s+/).slice(0, -1)));
+      for (const needed of ['proto', 'packages', 'examples', 'package-lock.json']) expect(copied.has(needed), needed).toBe(true);
+    });
+  }
+
+  it('`npm ci --omit=dev` keeps what runs: tsx is a runtime dependency of packages/cli', () => {
+    const ops = instructions('deploy/docker/Dockerfile');
+    expect(ops.some((o) => o.op === 'RUN' && o.rest.includes('npm ci --omit=dev'))).toBe(true);
+    const cli = JSON.parse(readFileSync(join(REPO, 'packages/cli/package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(Object.keys(cli.dependencies)).toContain('tsx');
+    // node_modules must stay out of the build context (it would overwrite the image's install).
+    expect(ignored).toContain('**/node_modules');
+  });
+});
