@@ -23,7 +23,14 @@ export async function runJob(options: JobRunnerOptions): Promise<JobRun> {
   const display = createProgressDisplay({ tty: options.tty, write: (t) => process.stderr.write(t) });
   const log = (line: string): void => display.line(`[coordinator] ${line}`);
   const natsUrl = options.natsUrl ?? options.spec.observability.natsUrl;
-  const bus: ControlBus = await createControlBus({ natsUrl, job: options.spec.name, log });
+  let bus: ControlBus;
+  try {
+    bus = await createControlBus({ natsUrl, job: options.spec.name, log });
+  } catch (err) {
+    // Training does not depend on the control plane: run, and say plainly that nobody outside sees it.
+    log(`WARNING: cannot use NATS at ${natsUrl} (${(err as Error).message}); events stay in this process and dtrain status/stop will not reach this job`);
+    bus = await createControlBus({ job: options.spec.name, log });
+  }
   const coordinator = new Coordinator({ ...options, bus, log });
   bus.serveControl(options.spec.name, (req) => coordinator.control(req));
   coordinator.on('step', (p) => display.step(p));

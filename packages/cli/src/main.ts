@@ -1,9 +1,13 @@
 // The `dtrain` command line.
 import { Command } from 'commander';
+import { registerCheckpointCommand } from './commands/checkpoint';
 import { registerCoordinatorCommand } from './commands/coordinator';
+import { registerEventsCommand } from './commands/events';
 import { registerExportCommand } from './commands/export';
 import { registerLaunchCommand } from './commands/launch';
 import { registerSchemaCommands } from './commands/schema';
+import { registerStatusCommand } from './commands/status';
+import { registerStopCommand } from './commands/stop';
 import { registerWorkerCommand } from './commands/worker';
 
 const program = new Command();
@@ -17,5 +21,9 @@ registerCoordinatorCommand(program);
 registerWorkerCommand(program);
 registerSchemaCommands(program);
 registerExportCommand(program);
+registerStatusCommand(program);
+registerStopCommand(program);
+registerEventsCommand(program);
+registerCheckpointCommand(program);
 
 await program.parseAsync(process.argv);
