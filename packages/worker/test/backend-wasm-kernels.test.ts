@@ -238,12 +238,13 @@ describe('a small CNN on wasm', () => {
   function buildCnn(): tf.LayersModel {
     const model = tf.sequential({
       layers: [
-        tf.layers.conv2d({ inputShape: [12, 12, 1], filters: 6, kernelSize: 3, activation: 'relu', padding: 'same' }),
+        // Seeded initializers: the loss curve (and the 'falls by 0.1' check) must not depend on luck.
+        tf.layers.conv2d({ inputShape: [12, 12, 1], filters: 6, kernelSize: 3, activation: 'relu', padding: 'same', kernelInitializer: tf.initializers.glorotUniform({ seed: 11 }) }),
         tf.layers.maxPooling2d({ poolSize: 2 }),
-        tf.layers.conv2d({ filters: 8, kernelSize: 2, strides: 3, padding: 'same', activation: 'relu' }),
+        tf.layers.conv2d({ filters: 8, kernelSize: 2, strides: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 12 }) }),
         tf.layers.averagePooling2d({ poolSize: 2, padding: 'same' }),
         tf.layers.flatten(),
-        tf.layers.dense({ units: 10, activation: 'softmax' }),
+        tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 13 }) }),
       ],
     });
     model.compile({ optimizer: tf.train.adam(0.02), loss: 'categoricalCrossentropy' });
