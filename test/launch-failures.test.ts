@@ -85,4 +85,19 @@ describe('dtrain launch failures', () => {
     expect(run2.code).toBe(2);
     expect(run2.stderr).toMatch(/dataset: .*(required|expected)/i);
   });
+
+  it('a data file that does not exist fails the job with its path, exit 1, a JSON summary, and no workers', async () => {
+    const dir = tempDir();
+    const job = writeJob(dir, {
+      name: 'no-file', model: { kind: 'mlp', task: 'regression', hidden: [{ units: 4 }] },
+      dataset: { kind: 'csv', path: './missing.csv', label: 'y' }, loss: 'meanSquaredError',
+      optimizer: { kind: 'sgd', learningRate: 0.01 }, training: { batchSize: 4 },
+    });
+    const run = await runDtrain(['launch', '--workers', '2', job, '--json']);
+    expect(run.code).toBe(1);
+    const summary = lastJsonLine(run.stdout);
+    expect(summary).toMatchObject({ status: 'failed', errorCode: 'DataFileError' });
+    expect(String(summary.error)).toContain(`${dir}/missing.csv`);
+    expect(run.stderr).not.toContain('started 2 worker');
+  });
 });

@@ -36,7 +36,15 @@ export async function runJob(options: JobRunnerOptions): Promise<JobRun> {
   coordinator.on('step', (p) => display.step(p));
   coordinator.on('validation', (v) => display.validation(v));
   try {
-    const address = await coordinator.start();
+    let address: string;
+    try {
+      address = await coordinator.start();
+    } catch (err) {
+      // A job that cannot start (unreadable data, bad resume point, port taken) fails like any other:
+      // a named error in the summary and the --json line, not a stack trace.
+      const e = err as Error & { code?: string };
+      return { coordinator, result: startFailure(coordinator.jobId, options.workers, e) };
+    }
     if (natsUrl) log(`control plane on ${natsUrl}: dtrain status|stop|events --nats ${natsUrl} --job ${options.spec.name}`);
     await options.onListening?.(address, coordinator, display);
     const result = await coordinator.result;
@@ -46,6 +54,14 @@ export async function runJob(options: JobRunnerOptions): Promise<JobRun> {
     await coordinator.close();
     await bus.close();
   }
+}
+
+function startFailure(jobId: string, workers: number, err: Error & { code?: string }): JobResult {
+  return {
+    status: 'failed', jobId, workers, steps: 0, epochs: 0, loss: null, accuracy: null, validation: null,
+    samplesPerSec: null, wallSeconds: 0, backend: null, lastCheckpoint: null,
+    error: err.message, errorCode: typeof err.code === 'string' ? err.code : err.name,
+  };
 }
 
 export function formatSummary(r: JobResult): string {
