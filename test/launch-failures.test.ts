@@ -1,6 +1,7 @@
 // What a user sees when things go wrong: a worker killed mid-training, Ctrl-C, a bad job file.
 import { describe, expect, it } from 'vitest';
-import { isAlive, lastJsonLine, runDtrain, smallMnistJob, startDtrain, tempDir, waitForExit, writeJob } from './harness/dtrain-cli';
+import { readFileSync } from 'node:fs';
+import { REPO_ROOT, isAlive, lastJsonLine, runDtrain, smallMnistJob, startDtrain, tempDir, waitForExit, writeJob } from './harness/dtrain-cli';
 
 function workerPids(stderr: string): number[] {
   const m = stderr.match(/started \d+ worker process\(es\): pids ([\d, ]+)/);
@@ -84,6 +85,34 @@ describe('dtrain launch failures', () => {
     const run2 = await runDtrain(['launch', '--workers', '1', missing]);
     expect(run2.code).toBe(2);
     expect(run2.stderr).toMatch(/dataset: .*(required|expected)/i);
+  });
+
+  it('a non-finite loss stops every rank at the same step, keeps the last good weights in a checkpoint, and names rank and step', async () => {
+    const dir = tempDir();
+    const ckpt = `${dir}/ckpt`;
+    // A linear net with learning rate 1 on unstandardized prices overflows float32 within a few steps.
+    const job = writeJob(dir, {
+      name: 'nan-loss', seed: 1, backend: 'wasm',
+      model: { kind: 'mlp', task: 'regression', hidden: [{ units: 16, activation: 'linear' }] },
+      dataset: { kind: 'csv', path: `${REPO_ROOT}/examples/data/house-prices.csv`, label: 'price_k', standardize: false },
+      loss: 'meanSquaredError', optimizer: { kind: 'sgd', learningRate: 1 },
+      training: { batchSize: 8, epochs: 5 }, checkpoint: { dir: ckpt, keep: 2 },
+    });
+    const run = await runDtrain(['launch', '--workers', '2', job, '--json', '--no-metrics']);
+    expect(run.code).toBe(1);
+    const summary = lastJsonLine(run.stdout);
+    expect(summary).toMatchObject({ status: 'failed', errorCode: 'NonFiniteLossError' });
+    const m = String(summary.error).match(/rank (\d) computed a non-finite loss \((Infinity|-Infinity|NaN)\) at step (\d+); weights left at the last good step/);
+    expect(m, String(summary.error)).not.toBeNull();
+    const failedStep = Number(m![3]);
+    // Steps 0 .. failedStep-1 were applied; the checkpoint holds exactly those weights, all finite.
+    expect(summary.steps).toBe(failedStep);
+    const last = `${ckpt}/step-${String(failedStep).padStart(10, '0')}`;
+    const state = JSON.parse(readFileSync(`${last}/state.json`, 'utf8')) as { globalStep: number };
+    expect(state.globalStep).toBe(failedStep);
+    const w = readFileSync(`${last}/weights.bin`);
+    const weights = new Float32Array(w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength));
+    expect(weights.every(Number.isFinite)).toBe(true);
   });
 
   it('a data file that does not exist fails the job with its path, exit 1, a JSON summary, and no workers', async () => {
