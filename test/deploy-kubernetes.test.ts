@@ -4,7 +4,7 @@
 // cross-checked between objects, the ConfigMap's job file goes through the real job-spec validation,
 // and, when kubectl is present, the kustomization and its components are rendered and checked too.
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -367,11 +367,12 @@ describe.skipIf(!kubectl)('kustomize rendering (kubectl kustomize, offline)', ()
   let work = '';
   beforeAll(() => {
     // An overlay may not live inside its base: copy the set to a temp folder with an overlay next to it.
+    // Same relative layout as the repository, so the overlay in docs/deploy.md resolves as written.
     work = mkdtempSync(join(tmpdir(), 'dtrain-kustomize-'));
-    cpSync(K8S_DIR, join(work, 'base'), { recursive: true });
+    cpSync(K8S_DIR, join(work, 'deploy/kubernetes'), { recursive: true });
     writeFileSync(join(work, 'kustomization.yaml'), [
-      'resources: [base]',
-      'components: [base/components/nats, base/components/checkpoints-pvc]',
+      'resources: [deploy/kubernetes]',
+      'components: [deploy/kubernetes/components/nats, deploy/kubernetes/components/checkpoints-pvc]',
       '',
     ].join('\n'));
   });
@@ -383,7 +384,7 @@ describe.skipIf(!kubectl)('kustomize rendering (kubectl kustomize, offline)', ()
   }
 
   it('the base renders to exactly the top-level objects', async () => {
-    const rendered = await render(join(work, 'base'));
+    const rendered = await render(join(work, 'deploy/kubernetes'));
     const names = (objs: K8sObject[]) => objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     const topLevel = sources.filter((s) => !s.file.includes('/components/') && !s.file.includes('/optional/')).map((s) => s.object);
     expect(names(rendered)).toEqual(names(topLevel));
@@ -408,6 +409,26 @@ describe.skipIf(!kubectl)('kustomize rendering (kubectl kustomize, offline)', ()
       const checkpoints = volumes.find((v) => v.name === 'checkpoints')!;
       expect(checkpoints, name).toEqual({ name: 'checkpoints', persistentVolumeClaim: { claimName: 'dtrain-checkpoints' } });
     }
+  });
+  it('the scaling overlay of docs/deploy.md renders: 4 workers everywhere, namespace and image set', async () => {
+    const doc = readFileSync(join(REPO, 'docs/deploy.md'), 'utf8');
+    const block = /<!-- scale-overlay[^\n]*-->\n```yaml\n([\s\S]*?)\n```/.exec(doc);
+    expect(block, 'the scale-overlay block in docs/deploy.md').not.toBeNull();
+    const dir = join(work, 'overlays/ml');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'kustomization.yaml'), block![1]);
+    const rendered = await render(dir);
+    for (const o of rendered) validateObject(o, 'docs/deploy.md overlay');
+    expect(new Set(rendered.map((o) => (o.metadata as { namespace?: string }).namespace))).toEqual(new Set(['ml']));
+    const get = (name: string) => jobSpec(rendered.find((o) => o.kind === 'Job' && o.metadata.name === name)!);
+    const coordinator = get('dtrain-coordinator').template.spec.containers[0];
+    const parsed = await parseWithCli(coordinator.args ?? []);
+    expect(parsed.flags.workers).toBe(4);
+    expect(get('dtrain-worker').parallelism).toBe(4);
+    expect(get('dtrain-worker').completions).toBe(4);
+    expect(coordinator.image).toBe('registry.example.com/dtrain:0.1.0');
+    expect(get('dtrain-worker').template.spec.containers[0].image).toBe('registry.example.com/dtrain:0.1.0');
+    expect(parsed.flags.nats).toBe('nats://dtrain-nats:4222');
   });
 });
 
@@ -452,5 +473,16 @@ describe('deploy/docker', () => {
     expect(Object.keys(cli.dependencies)).toContain('tsx');
     // node_modules must stay out of the build context (it would overwrite the image's install).
     expect(ignored).toContain('**/node_modules');
+  });
+
+  it('.dockerignore drops no tracked source file the image copies', async () => {
+    const { stdout } = await execFileAsync('git', ['ls-files', 'proto', 'packages', 'examples'], { cwd: REPO });
+    const files = stdout.split('\n').filter(Boolean);
+    expect(files.length).toBeGreaterThan(50);
+    const dropped = files.filter((f) => {
+      const parts = f.split('/');
+      return ignored.some((p) => (p.startsWith('**/') ? parts.includes(p.slice(3)) : parts[0] === p));
+    });
+    expect(dropped).toEqual([]);
   });
 });
