@@ -2,14 +2,14 @@
 // ring, Adam (so optimizer state matters) with a step learning-rate schedule (so the resumed step
 // number matters), checkpoints on disk. Data: 400 MNIST digits, 2 workers x batch 16 = global
 // batch 32, so an epoch is 12 steps with 16 samples carried into the next epoch.
-import { cpSync, readFileSync, readdirSync, writeFileSync, existsSync, truncateSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { openDataset } from '@dtrain/shared/data/dataset';
 import { loadJobSpec } from '@dtrain/shared/job-spec';
 import { evaluateBatch } from '@dtrain/shared/model/losses';
 import { loadCheckpoint, stepDirName } from '@dtrain/worker/checkpoint/index';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastJsonLine, runDtrain, smallMnistJob, tempDir, writeJob } from './harness/dtrain-cli';
 
 const TRAIN_SIZE = 400;
@@ -61,6 +61,8 @@ describe('checkpoint and resume through dtrain launch', () => {
     expect(summaryA.steps).toBe(30);
     expect(steps(dirA)).toEqual([10, 20, 30]);
   }, 120_000);
+
+  afterAll(() => { if (root) rmSync(root, { recursive: true, force: true }); });
 
   it('stop at step 20, resume to 30: weights and Adam state are byte-identical to the uninterrupted run', async () => {
     const dirB = join(root, 'ckpt-b');
