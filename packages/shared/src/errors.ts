@@ -72,7 +72,9 @@ export class DataFileError extends DtrainError {
 
 export class NonFiniteLossError extends DtrainError {
   constructor(readonly rank: number, readonly globalStep: number, loss: number) {
-    super(`rank ${rank} computed a non-finite loss (${loss}) at step ${globalStep}; weights left at the last good step`);
+    super(Number.isFinite(loss)
+      ? `the all-reduced gradient became non-finite at step ${globalStep} (rank ${rank}'s loss was ${loss}); weights left at the last good step`
+      : `rank ${rank} computed a non-finite loss (${loss}) at step ${globalStep}; weights left at the last good step`);
   }
 }
 

@@ -7,7 +7,8 @@
 //   LOSS_SUM        sum of the ranks' local mean losses
 //   STOP_VOTES      ranks that have a stop request pending: > 0 means all stop after this step
 //   CHECKPOINT_VOTES ranks asked to checkpoint now: > 0 means rank 0 writes one after this step
-//   NONFINITE_VOTES ranks whose loss or gradient was NaN/Inf: > 0 means nobody applies this step
+//   NONFINITE_VOTES ranks whose loss was NaN/Inf: > 0 means nobody applies this step (a non-finite
+//                   gradient needs no vote: it makes the summed buffer non-finite on every rank)
 // Agreement this way costs no extra round trip and can never split the world across steps.
 import * as tf from '@tensorflow/tfjs';
 
@@ -82,10 +83,20 @@ export class FusedGradients {
     });
   }
 
-  /** Scales the gradient part in place (the average is the sum over the world size). */
-  scaleGradients(factor: number): void {
+  /**
+   * Scales the gradient part in place (the average is the sum over the world size) and reports
+   * whether every element is finite. A NaN or Inf on any rank survives the sum, so every rank
+   * reaches the same verdict from its own copy, in the pass it makes anyway.
+   */
+  scaleGradients(factor: number): boolean {
     const b = this.buffer;
-    for (let i = 0; i < this.gradientLength; i++) b[i] *= factor;
+    let check = 0;
+    for (let i = 0; i < this.gradientLength; i++) {
+      const v = b[i] * factor;
+      b[i] = v;
+      check += v - v; // 0 for finite v, NaN otherwise
+    }
+    return check === 0;
   }
 
   /** Gradient tensors in layout order for optimizer.applyGradients; the caller disposes them. */
@@ -104,9 +115,4 @@ export class FusedGradients {
     return this.buffer[this.gradientLength + slot];
   }
 
-  gradientsFinite(): boolean {
-    const b = this.buffer;
-    for (let i = 0; i < this.gradientLength; i++) if (!Number.isFinite(b[i])) return false;
-    return true;
-  }
 }

@@ -77,7 +77,7 @@ export class Trainer {
       value.dispose();
       for (const g of Object.values(grads)) g.dispose();
     }
-    const finite = Number.isFinite(localLoss) && this.fused.gradientsFinite();
+    const finite = Number.isFinite(localLoss);
     this.fused.setControl(SLOT_LOSS_SUM, finite ? localLoss : 0);
     this.fused.setControl(SLOT_STOP_VOTES, votes.stop ? 1 : 0);
     this.fused.setControl(SLOT_CHECKPOINT_VOTES, votes.checkpoint ? 1 : 0);
@@ -86,9 +86,8 @@ export class Trainer {
     const stats = await collective.allReduceSum(this.fused.buffer, globalStep);
     const t2 = performance.now();
     const worldSize = collective.worldSize;
-    const applied = this.fused.control(SLOT_NONFINITE_VOTES) === 0;
+    const applied = this.fused.control(SLOT_NONFINITE_VOTES) === 0 && this.fused.scaleGradients(1 / worldSize);
     if (applied) {
-      this.fused.scaleGradients(1 / worldSize);
       const named = this.fused.namedGradients();
       try {
         optimizer.applyGradients(named);
