@@ -14,25 +14,27 @@ const END = '<!-- metrics-table:end -->';
 function generatedBlock(doc: string): { before: string; table: string; after: string } {
   const start = doc.indexOf(START);
   const end = doc.indexOf(END);
-  if (start < 0 || end < start) throw new Error(`${DOC}: markers ${START} ... ${END} not found`);
+  if (start < 0 || end < start) throw new Error(`markers ${START} ... ${END} not found`);
   return { before: doc.slice(0, start + START.length), table: doc.slice(start + START.length, end).trim(), after: doc.slice(end) };
 }
 
-describe('docs/metrics.md', () => {
+describe.each([DOC, resolve(REPO_ROOT, 'README.md')])('%s', (path) => {
   it('holds the generated metric reference, naming every metric', () => {
-    let doc = readFileSync(DOC, 'utf8');
+    let doc = readFileSync(path, 'utf8');
     const expected = metricsReferenceTable();
     if (process.env.DTRAIN_UPDATE_DOCS === '1') {
       const { before, after } = generatedBlock(doc);
       doc = `${before}\n${expected}\n${after}`;
-      writeFileSync(DOC, doc);
+      writeFileSync(path, doc);
     }
     const { table } = generatedBlock(doc);
     expect(table, 'stale: run DTRAIN_UPDATE_DOCS=1 npx vitest run test/observability-docs.test.ts').toBe(expected);
     for (const def of METRIC_DEFS) expect(table).toContain(`| \`${def.name}\` | ${def.type} |`);
     expect(table.split('\n')).toHaveLength(METRIC_DEFS.length + 2);
   });
+});
 
+describe('docs/metrics.md', () => {
   it('documents the default ports, probes, honor_labels and the dashboard', () => {
     const doc = readFileSync(DOC, 'utf8');
     expect(doc).toContain(`\`${DEFAULT_COORDINATOR_METRICS_PORT}\``);
