@@ -18,6 +18,7 @@ import * as grpc from '@grpc/grpc-js';
 import { codecStats, encodeChunkId, type IncomingChunk } from '../packages/worker/src/collective/gradient-chunk-codec';
 import { PEER_CHANNEL_OPTIONS, PEER_SERVER_OPTIONS, pullMethod } from '../packages/worker/src/collective/peer-service';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
+import { measureHttp2Throughput } from './http2-throughput';
 import { measureTcpThroughput } from './tcp-throughput';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -221,12 +222,21 @@ async function main(): Promise<void> {
   }
   const tcpAfter = await measureTcpThroughput(Number(values['tcp-mb']) * MB);
   const grpcOneWay = await grpcOneWayServer(Number(values['tcp-mb']) * MB, chunkBytes);
+  // node:http2 under grpc-js: what any gRPC data path in Node can reach at best.
+  const http2 = await measureHttp2Throughput(Number(values['tcp-mb']) * MB);
   // The machine is shared: use the better of the two ceilings, so ratios are not flattered.
   const tcp = Math.max(tcpBefore.gbps, tcpAfter.gbps);
   process.stdout.write(`${JSON.stringify({ tcp: { bytes: tcpBefore.bytes, gbpsBefore: +tcpBefore.gbps.toFixed(3), gbpsAfter: +tcpAfter.gbps.toFixed(3) } })}\n`);
   process.stdout.write(`${JSON.stringify({ grpcOneWayStream: { bytes: Number(values['tcp-mb']) * MB, chunkKB: chunkBytes / 1024, gbps: +grpcOneWay.toFixed(3) } })}\n`);
+  process.stdout.write(`${JSON.stringify({ http2OneWayStream: { bytes: http2.bytes, gbps: +http2.gbps.toFixed(3) } })}\n`);
   for (const line of lines) {
-    process.stdout.write(`${JSON.stringify({ ...line, tcpGBps: +tcp.toFixed(3), busbwOverTcp: +(line.busbwGBps / tcp).toFixed(3) })}\n`);
+    process.stdout.write(`${JSON.stringify({
+      ...line,
+      tcpGBps: +tcp.toFixed(3),
+      busbwOverTcp: +(line.busbwGBps / tcp).toFixed(3),
+      http2GBps: +http2.gbps.toFixed(3),
+      busbwOverHttp2: +(line.busbwGBps / http2.gbps).toFixed(3),
+    })}\n`);
   }
 }
 
