@@ -7,11 +7,9 @@
 //   node --import tsx bench/allreduce.ts --n 2 --sizes 16,64 --iters 8 --chunk-kb 1024
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -20,6 +18,7 @@ import { PEER_CHANNEL_OPTIONS, PEER_SERVER_OPTIONS, pullMethod } from '../packag
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
 import { measureHttp2Throughput } from './http2-throughput';
 import { measureTcpThroughput } from './tcp-throughput';
+import { fileRendezvous } from '../test/harness/file-rendezvous';
 
 const SELF = fileURLToPath(import.meta.url);
 const MB = 1 << 20;
@@ -43,27 +42,10 @@ interface WorkerResult {
   copiedPayloads: number;
 }
 
-async function rendezvous(dir: string, rank: number, worldSize: number, address: string): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, `addr-${rank}.tmp`), address);
-  await rename(join(dir, `addr-${rank}.tmp`), join(dir, `addr-${rank}`));
-  const ring: string[] = [];
-  for (let r = 0; r < worldSize; r++) {
-    for (;;) {
-      try {
-        ring.push(await readFile(join(dir, `addr-${r}`), 'utf8'));
-        break;
-      } catch {
-        await sleep(10);
-      }
-    }
-  }
-  return ring;
-}
 
 async function worker(cfg: WorkerConfig): Promise<void> {
   const server = await startPeerServer({ host: '127.0.0.1', port: 0 });
-  const ring = await rendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
+  const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
   const collective = createRingCollective(server, {
     jobId: 'bench', generation: 1, rank: cfg.rank, worldSize: cfg.worldSize, ring, chunkBytes: cfg.chunkBytes, timeoutMs: 60_000,
   });

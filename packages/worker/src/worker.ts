@@ -12,7 +12,7 @@ import { buildModel } from '@dtrain/shared/model/build-model';
 import type { EpochPlan__Output } from '@dtrain/shared/proto';
 import { positionAfter, type ShardPlanState } from '@dtrain/shared/shard-plan';
 import { selectBackend } from './backend/select-backend';
-import type { Collective, PeerServer } from './collective/api';
+import type { Collective } from './collective/api';
 import { createRingCollective, startPeerServer } from './collective/index';
 import { loadCheckpoint, restoreOptimizer, saveCheckpoint } from './checkpoint/index';
 import { CoordinatorConnection, type WorkerSession } from './coordinator-client';
