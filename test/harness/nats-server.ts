@@ -1,21 +1,32 @@
-// A real nats-server (with JetStream) as a child process, for tests. No Docker engine runs on
-// these machines, so the testcontainers path is not available; a local process starts in ~20 ms.
+// A real nats-server (with JetStream) for tests: a local child process (starts in ~20 ms), or, where a
+// container engine exists, a nats:2.9 container through testcontainers (see service-runtime.ts for
+// the choice). No Docker engine runs on the team's machines, so the container path is untested here.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { freePort } from './free-port';
+import { chooseServiceRuntime, lastServiceRuntimeChoice, type ServiceRuntimeChoice } from './service-runtime';
 
 const READY_TIMEOUT_MS = 10_000;
 const READY_POLL_MS = 20;
 const STOP_GRACE_MS = 5_000;
 const INSTALL_HINT = 'apt-get install -y nats-server';
+export const NATS_IMAGE = 'nats:2.9';
+const NATS_CONTAINER_PORT = 4222;
+const NATS_CONTAINER_STORE_DIR = '/data';
 
 export interface NatsServerOptions {
-  /** Path to the binary; default: $NATS_SERVER_BIN, then PATH, then /usr/sbin and /usr/local/bin. */
+  /**
+   * Path to the binary; default: $NATS_SERVER_BIN, then PATH, then /usr/sbin and /usr/local/bin.
+   * Given explicitly, it pins the local-process path whatever DTRAIN_TEST_SERVICES says.
+   */
   binary?: string;
-  /** JetStream store dir; default: a fresh temp dir (removed by destroy()). */
+  /**
+   * JetStream store dir; default: a fresh temp dir (removed by destroy()). In the container path it
+   * is bind-mounted at /data; without it the store lives in the container's own filesystem.
+   */
   storeDir?: string;
   /** Extra command-line arguments (e.g. `['-DV']` for debug logs). */
   args?: string[];
@@ -35,8 +46,12 @@ export interface NatsServerHandle {
 
 /** How tests ran NATS; printed by tests so a report says what was exercised. */
 export function describeServiceRuntime(): string {
+  const choice = lastServiceRuntimeChoice();
+  if (choice?.kind === 'container') {
+    return `nats-server ran in a ${NATS_IMAGE} container through testcontainers (${choice.reason})`;
+  }
   return 'nats-server ran as a local child process (nats-server -js, JetStream file store in a temp dir); '
-    + 'the testcontainers path is not available here (no Docker engine)';
+    + `the testcontainers path was not taken (${choice?.reason ?? 'no container engine on this machine'})`;
 }
 
 export function findNatsServerBinary(explicit?: string): string {
@@ -88,6 +103,10 @@ function installExitHook(): void {
 }
 
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
+  const choice: ServiceRuntimeChoice = opts.binary !== undefined
+    ? { kind: 'process', reason: 'an explicit nats-server binary was given' }
+    : await chooseServiceRuntime();
+  if (choice.kind === 'container') return startNatsContainer(opts);
   const binary = findNatsServerBinary(opts.binary);
   const ownsStoreDir = opts.storeDir === undefined;
   const storeDir = opts.storeDir ?? mkdtempSync(join(tmpdir(), 'dtrain-nats-'));
@@ -159,6 +178,50 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     destroy: async () => {
       await stop();
       if (ownsStoreDir) rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---- Container path. UNTESTED HERE: no Docker engine runs on the team's machines. ----
+// The tests need stop()/restart() to keep JetStream data and the URL. testcontainers maps an exposed
+// port to a random host port that can change when the container restarts, so the host port is
+// bound explicitly ({container: 4222, host: freePort}). stop() stops the container without removing
+// it (StartedTestContainer.stop() removes it and is one-shot, so it is only used by destroy());
+// restart() is testcontainers' restart(), which starts the stopped container again with the same
+// writable layer (the /data store) and waits for the ready log line again.
+async function startNatsContainer(opts: NatsServerOptions): Promise<NatsServerHandle> {
+  const { GenericContainer, Wait, getContainerRuntimeClient } = await import('testcontainers');
+  const port = await freePort();
+  let builder = new GenericContainer(NATS_IMAGE)
+    .withCommand(['-js', '-sd', NATS_CONTAINER_STORE_DIR, ...(opts.args ?? [])])
+    .withExposedPorts({ container: NATS_CONTAINER_PORT, host: port })
+    .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
+    .withStartupTimeout(READY_TIMEOUT_MS);
+  if (opts.storeDir !== undefined) {
+    builder = builder.withBindMounts([{ source: opts.storeDir, target: NATS_CONTAINER_STORE_DIR }]);
+  }
+  const started = await builder.start();
+  const client = await getContainerRuntimeClient();
+  let running = true;
+  const stop = async (): Promise<void> => {
+    if (!running) return;
+    running = false;
+    // SIGTERM, then SIGKILL after the grace period, as in the process path (timeout is in ms).
+    await client.container.stop(client.container.getById(started.getId()), { timeout: STOP_GRACE_MS });
+  };
+  return {
+    url: `nats://${started.getHost()}:${port}`,
+    port,
+    storeDir: opts.storeDir ?? `${NATS_CONTAINER_STORE_DIR} in container ${started.getId().slice(0, 12)}`,
+    stop,
+    restart: async () => {
+      await stop();
+      await started.restart();
+      running = true;
+    },
+    destroy: async () => {
+      running = false;
+      await started.stop({ remove: true, timeout: STOP_GRACE_MS });
     },
   };
 }

@@ -1,17 +1,23 @@
 // Runs the real Prometheus server (apt package, /usr/bin/prometheus) as a child process for tests:
 // temp config and TSDB, a free port, readiness polling, instant queries. Never skips silently: a
-// missing binary is an error that says how to install it.
+// missing binary is an error that says how to install it. Where a container engine exists it can run
+// prom/prometheus through testcontainers instead (service-runtime.ts decides; untested here).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port';
+import { chooseServiceRuntime, type ServiceRuntimeChoice } from './service-runtime';
 
 export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
 const READY_TIMEOUT_MS = 15_000;
 const POLL_INTERVAL_MS = 250;
 const STOP_GRACE_MS = 5_000;
+export const PROMETHEUS_IMAGE = 'prom/prometheus:v2.42.0';
+const PROMETHEUS_CONTAINER_PORT = 9090;
+/** Name the container uses for the host; mapped to Docker's host gateway. */
+export const CONTAINER_HOST_ALIAS = 'host.docker.internal';
 
 export interface ScrapeJob {
   /** Prometheus scrape job name (dtrain's own `job` label wins: honor_labels is on). */
@@ -24,7 +30,10 @@ export interface StartPrometheusOptions {
   /** Scrape jobs, or bare host:port targets (one job 'dtrain'). */
   targets: ScrapeJob[] | string[];
   scrapeIntervalSeconds?: number;
-  /** Default PROMETHEUS_BIN (env) or /usr/bin/prometheus. */
+  /**
+   * Default PROMETHEUS_BIN (env) or /usr/bin/prometheus. Given explicitly, it pins the local-process
+   * path whatever DTRAIN_TEST_SERVICES says.
+   */
   binary?: string;
 }
 
@@ -57,8 +66,11 @@ const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 export async function startPrometheus(options: StartPrometheusOptions): Promise<PrometheusHandle> {
+  const choice: ServiceRuntimeChoice = options.binary !== undefined
+    ? { kind: 'process', reason: 'an explicit prometheus binary was given' }
+    : await chooseServiceRuntime();
   const binary = options.binary ?? PROMETHEUS_BIN;
-  if (!existsSync(binary)) {
+  if (choice.kind === 'process' && !existsSync(binary)) {
     throw new Error(
       `Prometheus binary not found at ${binary}: install it with \`apt-get install -y prometheus\` ` +
         '(or set PROMETHEUS_BIN). Metrics tests need a real Prometheus and are not skipped.',
@@ -75,6 +87,8 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
       }
     }
   }
+
+  if (choice.kind === 'container') return startPrometheusContainer(jobs, interval);
 
   const dir = await mkdtemp(join(tmpdir(), 'dtrain-prom-'));
   const configPath = join(dir, 'prometheus.yml');
@@ -141,7 +155,11 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
     }
     await sleep(50);
   }
+  return prometheusApi(url, stop, '');
+}
 
+/** Queries against a ready Prometheus at `url`; `failureNote` is appended to waitForData's timeout error. */
+function prometheusApi(url: string, stop: () => Promise<void>, failureNote: string): PrometheusHandle {
   const query = async (promql: string, atSeconds?: number): Promise<PromSeries[]> => {
     const at = atSeconds === undefined ? '' : `&time=${atSeconds}`;
     const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}${at}`);
@@ -174,7 +192,7 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
         const health = await targets().catch(() => []);
         throw new Error(
           `no accepted data for ${promql} within ${deadlineMs} ms; last result: ${JSON.stringify(last)}; ` +
-            `targets: ${JSON.stringify(health)}`,
+            `targets: ${JSON.stringify(health)}${failureNote}`,
         );
       }
       await sleep(POLL_INTERVAL_MS);
@@ -182,6 +200,66 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
   };
 
   return { url, query, waitForData, targets, stop };
+}
+
+// ---- Container path. UNTESTED HERE: no Docker engine runs on the team's machines. ----
+// The container reaches the host through Docker's host gateway (host.docker.internal via
+// withExtraHosts 'host-gateway', Docker 20.10+), so loopback targets are rewritten to that name.
+// LIMITATION: a metrics server bound on 127.0.0.1 only listens on the host's loopback, which the
+// gateway address is not; in container mode the scraped processes must bind 0.0.0.0 (or a Linux
+// engine can run Prometheus with host networking instead). The harness says so up front and again
+// in waitForData's timeout error rather than letting the test fail with a bare "no data".
+
+/** Loopback hosts a container cannot reach as such. */
+const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/i;
+
+/** Rewrites loopback targets to CONTAINER_HOST_ALIAS; `loopback` lists the targets it rewrote. */
+export function rewriteLoopbackTargets(jobs: ScrapeJob[]): { jobs: ScrapeJob[]; loopback: string[] } {
+  const loopback: string[] = [];
+  const rewritten = jobs.map((j) => ({
+    job: j.job,
+    targets: j.targets.map((t) => {
+      const colon = t.lastIndexOf(':');
+      const host = t.slice(0, colon);
+      if (!LOOPBACK_HOST.test(host)) return t;
+      loopback.push(t);
+      return `${CONTAINER_HOST_ALIAS}${t.slice(colon)}`;
+    }),
+  }));
+  return { jobs: rewritten, loopback };
+}
+
+async function startPrometheusContainer(jobs: ScrapeJob[], intervalSeconds: number): Promise<PrometheusHandle> {
+  const { GenericContainer, Wait } = await import('testcontainers');
+  const { jobs: containerJobs, loopback } = rewriteLoopbackTargets(jobs);
+  let failureNote = '';
+  if (loopback.length > 0) {
+    failureNote = `; NOTE: Prometheus runs in a container and scrapes ${loopback.join(', ')} as ${CONTAINER_HOST_ALIAS}:PORT, `
+      + 'which only works if those servers bind 0.0.0.0, not 127.0.0.1';
+    console.warn(`prometheus harness (container)${failureNote}`);
+  }
+  const configPath = '/etc/prometheus/prometheus.yml';
+  const started = await new GenericContainer(PROMETHEUS_IMAGE)
+    .withCopyContentToContainer([{ content: prometheusConfig(containerJobs, intervalSeconds), target: configPath }])
+    .withCommand([
+      `--config.file=${configPath}`,
+      '--storage.tsdb.path=/prometheus',
+      `--web.listen-address=0.0.0.0:${PROMETHEUS_CONTAINER_PORT}`,
+      '--log.level=warn',
+    ])
+    .withExtraHosts([{ host: CONTAINER_HOST_ALIAS, ipAddress: 'host-gateway' }])
+    .withExposedPorts(PROMETHEUS_CONTAINER_PORT)
+    .withWaitStrategy(Wait.forHttp('/-/ready', PROMETHEUS_CONTAINER_PORT).forStatusCode(200))
+    .withStartupTimeout(READY_TIMEOUT_MS)
+    .start();
+  const url = `http://${started.getHost()}:${started.getMappedPort(PROMETHEUS_CONTAINER_PORT)}`;
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await started.stop({ remove: true, timeout: STOP_GRACE_MS });
+  };
+  return prometheusApi(url, stop, failureNote);
 }
 
 /**
