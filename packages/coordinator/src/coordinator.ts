@@ -19,7 +19,7 @@ import {
   DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_RENDEZVOUS_TIMEOUT_MS, FAILURE_SETTLE_MS, SHUTDOWN_GRACE_MS,
   type CoordinatorEvents, type CoordinatorOptions, type JobResult, type JobState, type StepProgress, type ValidationResult,
 } from './api';
-import { Rendezvous, RendezvousClosedError, type WorldGeneration, type WorldMember } from './rendezvous';
+import { Rendezvous, type WorldGeneration, type WorldMember } from './rendezvous';
 import { readResumeState, type ResumeState } from './resume';
 import { CoordinatorMetrics } from './metrics/coordinator-metrics';
 import { StragglerDetector } from './health/straggler-detector';
@@ -85,6 +85,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private failure: FailureEvidence | null = null;
   private failureTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private shutdownTimer: NodeJS.Timeout | null = null;
   private stopReason: string | null = null;
   private pendingCheckpointReplies: ((path: string) => void)[] = [];
   private resume: ResumeState | null = null;
@@ -211,7 +212,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.stopReason = reason;
     this.setState('stopping');
     this.publish('stopping', { reason });
-    this.broadcastMessage({ command: { stop: { reason } } });
+    this.broadcastStop(reason);
   }
 
   /** Fails the job from outside (e.g. the launcher saw a worker process exit before joining). */
@@ -382,13 +383,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   private sendNextPlanOrFinish(): void {
     if (this.state !== 'running') {
-      if (this.state === 'stopping') this.broadcastMessage({ command: { stop: { reason: this.stopReason ?? 'stop requested' } } });
+      if (this.state === 'stopping') this.broadcastStop(this.stopReason ?? 'stop requested');
       return;
     }
     const stepsLeft = this.maxSteps - this.globalStep;
     if (this.planState.epoch >= this.epochs || stepsLeft <= 0) {
       this.stopReason = 'finished';
-      this.broadcastMessage({ command: { stop: { reason: 'finished' } } });
+      this.broadcastStop('finished');
       return;
     }
     const world = this.world!;
@@ -577,6 +578,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     if (this.state === 'finished' || this.state === 'failed') return;
     this.setState(status === 'failed' ? 'failed' : 'finished');
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.shutdownTimer) clearTimeout(this.shutdownTimer);
     const trainSeconds = this.trainStartMs > 0 ? (Date.now() - this.trainStartMs) / 1000 : 0;
     const backends = [...new Set([...this.sessions.values()].map((s) => s.backend).filter(Boolean))];
     const result: JobResult = {
@@ -604,6 +606,19 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   // --- helpers --------------------------------------------------------------------------------
 
+  /** Tells every rank to stop, and gives them SHUTDOWN_GRACE_MS to write the final checkpoint and say done. */
+  private broadcastStop(reason: string): void {
+    this.broadcastMessage({ command: { stop: { reason } } });
+    if (this.shutdownTimer) return;
+    this.shutdownTimer = setTimeout(() => {
+      const missing = [...this.sessions.values()].filter((s) => !s.done).map((s) => s.member.rank);
+      if (missing.length > 0) {
+        this.fail(`rank ${missing.join(', rank ')} did not finish within ${SHUTDOWN_GRACE_MS} ms after the stop`, 'ShutdownTimeoutError', missing[0]);
+      }
+    }, SHUTDOWN_GRACE_MS);
+    this.shutdownTimer.unref();
+  }
+
   private broadcastMessage(msg: CoordinatorMessage): void {
     for (const s of this.sessions.values()) {
       if (!s.closed) s.call.write(msg);
@@ -620,4 +635,3 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 }
 
-export { SHUTDOWN_GRACE_MS, RendezvousClosedError };
