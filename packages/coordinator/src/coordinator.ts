@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import type { ControlReply, ControlRequest, EventKind, JobStatus } from '@dtrain/shared/control/api';
-import { RendezvousTimeoutError } from '@dtrain/shared/errors';
+import { RendezvousTimeoutError, WeightsDivergedError } from '@dtrain/shared/errors';
 import type { JobSpec } from '@dtrain/shared/job-spec';
 import { loadDtrainProto } from '@dtrain/shared/proto';
 import type {
@@ -452,7 +452,16 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       samplesPerSec: this.recentSamplesPerSec,
     };
     this.emit('step', progress);
+    this.checkReplicasAgree(report.globalStep, list);
     this.observeStepHealth(report.globalStep, list);
+  }
+
+  /** Sampled steps carry a digest of each rank's weights; replicas that differ cannot be averaged back. */
+  private checkReplicasAgree(globalStep: number, reports: RankedStepReport[]): void {
+    const digests = reports.filter((r) => r.weightsDigest !== '').map((r) => ({ rank: r.rank, digest: r.weightsDigest }));
+    if (digests.length < 2 || digests.every((d) => d.digest === digests[0].digest)) return;
+    const err = new WeightsDivergedError(globalStep, digests.sort((a, b) => a.rank - b.rank));
+    this.fail(err.message, err.code);
   }
 
   private observeStepHealth(globalStep: number, reports: RankedStepReport[]): void {

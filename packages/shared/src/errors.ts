@@ -90,3 +90,10 @@ export class ControlPlaneError extends DtrainError {
     super(message);
   }
 }
+
+/** Replicas that should hold identical weights do not (e.g. a backend whose kernels round differently). */
+export class WeightsDivergedError extends DtrainError {
+  constructor(readonly globalStep: number, digests: { rank: number; digest: string }[]) {
+    super(`worker weights diverged at step ${globalStep}: ${digests.map((d) => `rank ${d.rank} ${d.digest}`).join(', ')}`);
+  }
+}

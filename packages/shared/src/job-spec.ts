@@ -181,9 +181,11 @@ export const jobSpecSchema = z.strictObject({
     vanishingSteps: positiveInt.default(5),
     stragglerFactor: z.number().gt(1).default(1.5),
     stragglerWindow: positiveInt.default(10),
+    /** Compare a digest of every rank's weights this often (0: never); a mismatch fails the job. */
+    weightsDigestEverySteps: nonNegativeInt.default(100),
   }).default({
     gradientNormEverySteps: 10, vanishingThreshold: 1e-5, vanishingSteps: 5,
-    stragglerFactor: 1.5, stragglerWindow: 10,
+    stragglerFactor: 1.5, stragglerWindow: 10, weightsDigestEverySteps: 100,
   }),
 });
 

@@ -10,6 +10,7 @@
 //   NONFINITE_VOTES ranks whose loss was NaN/Inf: > 0 means nobody applies this step (a non-finite
 //                   gradient needs no vote: it makes the summed buffer non-finite on every rank)
 // Agreement this way costs no extra round trip and can never split the world across steps.
+import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 
 export const CONTROL_SLOTS = 4;
@@ -71,6 +72,16 @@ export class FusedGradients {
     for (let i = 0; i < this.variables.length; i++) {
       this.buffer.set(this.variables[i].dataSync() as Float32Array, this.layout[i].offset);
     }
+  }
+
+  /** A short digest of every trainable weight, in layout order: equal on every rank while replicas agree. */
+  weightsDigest(): string {
+    const hash = createHash('sha256');
+    for (const v of this.variables) {
+      const data = v.dataSync() as Float32Array;
+      hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+    return hash.digest('hex').slice(0, 16);
   }
 
   /** Assigns the buffer's contents to the variables (after the initial broadcast). */

@@ -2,6 +2,7 @@
 // it is given, all-reducing gradients with its ring neighbours. It never decides membership: ranks,
 // ring, plans and stops come from the coordinator.
 import { hostname } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
 import { openDataset } from '@dtrain/shared/data/dataset';
 import type { Dataset } from '@dtrain/shared/data/api';
 import { DtrainError, NonFiniteLossError, WorldAbortedError } from '@dtrain/shared/errors';
@@ -41,6 +42,8 @@ export interface WorkerOptions {
   joinTimeoutMs?: number;
   /** Test-only: extra seconds of compute per step, to make a straggler on purpose. */
   testDelayMs?: number;
+  /** Test-only: after this global step, nudge one weight of this rank (replicas diverge on purpose). */
+  testPerturbAtStep?: number;
   log?: (line: string) => void;
 }
 
@@ -186,6 +189,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         const stepSeconds = (performance.now() - t0) / 1000;
         const normsDue = (globalStep + 1) % spec.observability.gradientNormEverySteps === 0;
         const norms = normsDue ? layerGradientNorms(trainer.fused.buffer, trainer.fused.layout) : [];
+        if (options.testPerturbAtStep === globalStep) nudgeFirstWeight(trainer.fused.variables[0]);
+        const digestEvery = spec.observability.weightsDigestEverySteps;
+        const weightsDigest = digestEvery > 0 && (globalStep + 1) % digestEvery === 0 ? trainer.fused.weightsDigest() : '';
         globalStep += 1;
         stepsDone += 1;
         position = { plan: planState, stepsDone: s + 1, epoch: plan.epoch, stepInEpoch: plan.firstStepInEpoch + s + 1 };
@@ -201,6 +207,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
             stepSeconds,
             allreduceBytes: outcome.allreduceBytes,
             gradientNorms: norms,
+            weightsDigest,
           },
         });
         metrics.observeStep({
@@ -260,4 +267,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     dataset?.close();
     connection.close();
   }
+}
+
+/** Test-only: changes one element of a variable, so this rank's replica no longer matches the others. */
+function nudgeFirstWeight(variable: tf.Variable): void {
+  tf.tidy(() => {
+    const values = variable.dataSync().slice() as Float32Array;
+    values[0] += 1e-3;
+    variable.assign(tf.tensor(values, variable.shape));
+  });
 }

@@ -26,6 +26,7 @@ interface LaunchFlags {
   metrics: boolean;
   rendezvousTimeout: number;
   testDelayMs?: string;
+  testPerturb?: string;
   quiet?: boolean;
 }
 
@@ -48,6 +49,7 @@ export function registerLaunchCommand(program: Command): void {
     .option('--no-metrics', 'serve no /metrics endpoints')
     .option('--rendezvous-timeout <ms>', 'how long to wait for all workers to join', (v) => Number(v), 120_000)
     .option('--test-delay-ms <spec>', 'testing only: LOCAL_RANK=MS makes that worker slow (e.g. 1=200)')
+    .option('--test-perturb <spec>', 'testing only: LOCAL_RANK=STEP nudges that worker\'s weights after STEP (e.g. 1=5)')
     .option('-q, --quiet', 'no progress output')
     .action(async (jobPath: string, flags: LaunchFlags) => {
       if (flags.backend && !BACKENDS.includes(flags.backend)) exitWith(2, `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
@@ -55,7 +57,8 @@ export function registerLaunchCommand(program: Command): void {
       const tty = Boolean(process.stderr.isTTY) && !flags.json;
       let workers: LocalWorkers | null = null;
       let interrupted: NodeJS.Signals | null = null;
-      const delay = parseTestDelay(flags.testDelayMs);
+      const delay = parseRankMap('--test-delay-ms', flags.testDelayMs);
+      const perturb = parseRankMap('--test-perturb', flags.testPerturb);
       const onSignal = (signal: NodeJS.Signals) => {
         if (interrupted) return;
         interrupted = signal;
@@ -87,7 +90,10 @@ export function registerLaunchCommand(program: Command): void {
             coordinator: address,
             backend: flags.backend,
             metricsBasePort: flags.metrics ? flags.workerMetricsPort : undefined,
-            extraArgs: (r) => (delay.has(r) ? ['--test-delay-ms', String(delay.get(r))] : []),
+            extraArgs: (r) => [
+              ...(delay.has(r) ? ['--test-delay-ms', String(delay.get(r))] : []),
+              ...(perturb.has(r) ? ['--test-perturb-step', String(perturb.get(r))] : []),
+            ],
             onLine: (r, line) => display.line(`[worker ${r}] ${line}`),
             onExit: (r, code, signal) => {
               if (code === 0 || interrupted) return;
@@ -110,13 +116,14 @@ export function registerLaunchCommand(program: Command): void {
     });
 }
 
-function parseTestDelay(spec: string | undefined): Map<number, number> {
+/** `LOCAL_RANK=VALUE[,...]` for the test-only flags. */
+function parseRankMap(flag: string, spec: string | undefined): Map<number, number> {
   const out = new Map<number, number>();
   if (!spec) return out;
   for (const part of spec.split(',')) {
-    const [rank, ms] = part.split('=').map(Number);
-    if (!Number.isInteger(rank) || !Number.isFinite(ms)) exitWith(2, `--test-delay-ms expects LOCAL_RANK=MS[,...], got '${spec}'`);
-    out.set(rank, ms);
+    const [rank, value] = part.split('=').map(Number);
+    if (!Number.isInteger(rank) || !Number.isFinite(value)) exitWith(2, `${flag} expects LOCAL_RANK=VALUE[,...], got '${spec}'`);
+    out.set(rank, value);
   }
   return out;
 }

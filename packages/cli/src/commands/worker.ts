@@ -13,6 +13,7 @@ interface WorkerFlags {
   metricsPort?: number;
   metricsHost: string;
   testDelayMs?: number;
+  testPerturbStep?: number;
 }
 
 export function registerWorkerCommand(program: Command): void {
@@ -27,6 +28,7 @@ export function registerWorkerCommand(program: Command): void {
     .option('--metrics-port <port>', '/metrics port (0: any free port; default: none)', (v) => Number(v))
     .option('--metrics-host <host>', 'interface for /metrics', '127.0.0.1')
     .option('--test-delay-ms <ms>', 'testing only: extra delay per step (a straggler on purpose)', (v) => Number(v))
+    .option('--test-perturb-step <step>', 'testing only: nudge a weight after this global step (diverged replica on purpose)', (v) => Number(v))
     .action(async (flags: WorkerFlags) => {
       if (flags.backend && !BACKENDS.includes(flags.backend)) exitWith(2, `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
       // Launched by `dtrain launch`: die with the launcher, even if it was SIGKILLed.
@@ -42,6 +44,7 @@ export function registerWorkerCommand(program: Command): void {
           metricsPort: flags.metricsPort,
           metricsHost: flags.metricsHost,
           testDelayMs: flags.testDelayMs,
+          testPerturbAtStep: flags.testPerturbStep,
           // Under the launcher every line is already prefixed with the local rank.
           log: process.env.DTRAIN_LAUNCHED ? (line) => process.stderr.write(`${line}\n`) : undefined,
         });

@@ -14,6 +14,7 @@ export interface StepReport {
   'stepSeconds'?: (number | string);
   'allreduceBytes'?: (number | string | Long);
   'gradientNorms'?: (_dtrain_v1_LayerNorm)[];
+  'weightsDigest'?: (string);
 }
 
 export interface StepReport__Output {
@@ -27,4 +28,5 @@ export interface StepReport__Output {
   'stepSeconds': (number);
   'allreduceBytes': (number);
   'gradientNorms': (_dtrain_v1_LayerNorm__Output)[];
+  'weightsDigest': (string);
 }
