@@ -80,6 +80,7 @@ export function formatSummary(r: JobResult): string {
   if (r.samplesPerSec !== null) lines.push(`  samples/s:    ${Math.round(r.samplesPerSec).toLocaleString('en-US')}`);
   lines.push(`  wall time:    ${r.wallSeconds.toFixed(1)} s`);
   if (r.lastCheckpoint) lines.push(`  checkpoint:   ${r.lastCheckpoint}`);
+  if (r.restarts) lines.push(`  restarts:     ${r.restarts}`);
   return lines.join('\n');
 }
 
@@ -96,6 +97,7 @@ export function summaryJson(r: JobResult): string {
     wallSeconds: r.wallSeconds,
     backend: r.backend,
     lastCheckpoint: r.lastCheckpoint,
+    ...(r.restarts ? { restarts: r.restarts } : {}),
     ...(r.error ? { error: r.error, errorCode: r.errorCode, lostRank: r.lostRank } : {}),
   });
 }

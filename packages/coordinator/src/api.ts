@@ -25,6 +25,8 @@ export interface CoordinatorOptions {
   maxSteps?: number;
   epochs?: number;
   bus?: ControlBus;
+  /** World generation of the first world (default 1); a relaunch after a failure continues the count. */
+  firstGeneration?: number;
   /** host:port for the coordinator's /metrics, /healthz, /readyz ("" or undefined: none). */
   metricsListen?: string;
   log?: (line: string) => void;
@@ -70,6 +72,8 @@ export interface JobResult {
   error?: string;
   errorCode?: string;
   lostRank?: number;
+  /** Relaunches after failures (dtrain launch --max-restarts). */
+  restarts?: number;
 }
 
 export interface CoordinatorEvents {

@@ -159,6 +159,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       this.options.rendezvousTimeoutMs ?? DEFAULT_RENDEZVOUS_TIMEOUT_MS,
       (world) => this.onWorldFormed(world),
       (err) => this.fail(err.message, err.code),
+      this.options.firstGeneration,
     );
     this.rendezvous.start();
     this.publish('started', { workers: this.options.workers, address: this.boundAddress, trainSize: this.sizes.trainSize, testSize: this.sizes.testSize });

@@ -46,7 +46,11 @@ export class Rendezvous {
     private readonly timeoutMs: number,
     private readonly onFormed: (world: WorldGeneration) => void,
     private readonly onTimeout: (err: RendezvousTimeoutError) => void,
-  ) {}
+    /** The generation the next world gets; a relaunched job continues its predecessor's count. */
+    firstGeneration = 1,
+  ) {
+    this.generation = firstGeneration - 1;
+  }
 
   start(): void {
     this.timer = setTimeout(() => {

@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import { BACKENDS, type BackendName } from '@dtrain/shared/job-spec';
 import { DEFAULT_COORDINATOR_METRICS_PORT, DEFAULT_WORKER_METRICS_BASE_PORT } from '@dtrain/shared/metrics/metrics-server';
+import type { JobResult } from '@dtrain/coordinator/api';
+import { findLatestCheckpoint } from '@dtrain/worker/checkpoint/find-checkpoint';
 import { formatSummary, runJob, summaryJson } from '../job-runner';
 import { LocalWorkers } from '../local-workers';
 import { exitWith, loadSpecOrExit, parsePositiveInt } from '../cli-util';
@@ -10,6 +12,11 @@ import { exitWith, loadSpecOrExit, parsePositiveInt } from '../cli-util';
 /** After a worker process exits early, how long the coordinator gets to name the failure itself. */
 export const EARLY_EXIT_SETTLE_MS = 3_000;
 export const WORKER_EXIT_WAIT_MS = 15_000;
+
+/** Failures a relaunch can cure (a process or machine went away); bad data or diverging math would recur. */
+export const RESTARTABLE_ERRORS: ReadonlySet<string> = new Set([
+  'WorkerLostError', 'WorkerExitedError', 'PeerLostError', 'CollectiveTimeoutError', 'ShutdownTimeoutError',
+]);
 
 interface LaunchFlags {
   workers: number;
@@ -27,6 +34,7 @@ interface LaunchFlags {
   rendezvousTimeout: number;
   testDelayMs?: string;
   testPerturb?: string;
+  maxRestarts: number;
   quiet?: boolean;
 }
 
@@ -41,6 +49,7 @@ export function registerLaunchCommand(program: Command): void {
     .option('--json', 'make the last line of stdout a JSON summary')
     .option('--backend <name>', `tfjs backend: ${BACKENDS.join(', ')} (overrides the job file)`)
     .option('--resume <dir>', 'resume from a checkpoint folder, or the newest valid one in a folder')
+    .option('--max-restarts <n>', 'relaunch all workers from the newest checkpoint after a worker is lost, up to N times', (v) => Number(v), 0)
     .option('--nats <url>', 'publish events and serve control requests on this NATS server')
     .option('--host <host>', 'interface for the coordinator and workers', '127.0.0.1')
     .option('--port <port>', 'coordinator port (0: any free port)', (v) => Number(v), 0)
@@ -71,45 +80,62 @@ export function registerLaunchCommand(program: Command): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
 
-      const { result } = await runJob({
-        spec,
-        listen: `${flags.host}:${flags.port}`,
-        workers: flags.workers,
-        maxSteps: flags.maxSteps,
-        epochs: flags.epochs,
-        resumeFrom: flags.resume,
-        natsUrl: flags.nats,
-        metricsListen: flags.metrics ? `${flags.host}:${flags.metricsPort}` : undefined,
-        rendezvousTimeoutMs: flags.rendezvousTimeout,
-        json: Boolean(flags.json),
-        tty,
-        onListening: (address, coordinator, display) => {
-          let settleTimer: NodeJS.Timeout | null = null;
-          workers = new LocalWorkers({
-            count: flags.workers,
-            coordinator: address,
-            backend: flags.backend,
-            metricsBasePort: flags.metrics ? flags.workerMetricsPort : undefined,
-            extraArgs: (r) => [
-              ...(delay.has(r) ? ['--test-delay-ms', String(delay.get(r))] : []),
-              ...(perturb.has(r) ? ['--test-perturb-step', String(perturb.get(r))] : []),
-            ],
-            onLine: (r, line) => display.line(`[worker ${r}] ${line}`),
-            onExit: (r, code, signal) => {
-              if (code === 0 || interrupted) return;
-              const what = `worker process ${r} (pid ${workers?.pids[r]}) exited with ${signal ?? `code ${code}`}`;
-              display.line(`[launcher] ${what}`);
-              if (coordinator.jobState === 'finished' || coordinator.jobState === 'failed' || settleTimer) return;
-              settleTimer = setTimeout(() => coordinator.abort(`${what} before the job ended`), EARLY_EXIT_SETTLE_MS);
-              settleTimer.unref();
-            },
-          });
-          workers.start();
-          display.line(`[launcher] started ${flags.workers} worker process(es): pids ${workers.pids.join(', ')}`);
-        },
-      });
-      const w = workers as LocalWorkers | null;
-      if (w && !(await w.waitAll(WORKER_EXIT_WAIT_MS))) await w.terminate();
+      let result: JobResult | null = null;
+      let resumeFrom = flags.resume;
+      let jobId: string | undefined;
+      let restarts = 0;
+      for (let attempt = 0; ; attempt++) {
+        const run = await runJob({
+          spec,
+          jobId,
+          firstGeneration: attempt + 1,
+          listen: `${flags.host}:${flags.port}`,
+          workers: flags.workers,
+          maxSteps: flags.maxSteps,
+          epochs: flags.epochs,
+          resumeFrom,
+          natsUrl: flags.nats,
+          metricsListen: flags.metrics ? `${flags.host}:${flags.metricsPort}` : undefined,
+          rendezvousTimeoutMs: flags.rendezvousTimeout,
+          json: Boolean(flags.json),
+          tty,
+          onListening: (address, coordinator, display) => {
+            let settleTimer: NodeJS.Timeout | null = null;
+            workers = new LocalWorkers({
+              count: flags.workers,
+              coordinator: address,
+              backend: flags.backend,
+              metricsBasePort: flags.metrics ? flags.workerMetricsPort : undefined,
+              extraArgs: (r) => [
+                ...(delay.has(r) ? ['--test-delay-ms', String(delay.get(r))] : []),
+                ...(perturb.has(r) ? ['--test-perturb-step', String(perturb.get(r))] : []),
+              ],
+              onLine: (r, line) => display.line(`[worker ${r}] ${line}`),
+              onExit: (r, code, signal) => {
+                if (code === 0 || interrupted) return;
+                const what = `worker process ${r} (pid ${workers?.pids[r]}) exited with ${signal ?? `code ${code}`}`;
+                display.line(`[launcher] ${what}`);
+                if (coordinator.jobState === 'finished' || coordinator.jobState === 'failed' || settleTimer) return;
+                settleTimer = setTimeout(() => coordinator.abort(`${what} before the job ended`), EARLY_EXIT_SETTLE_MS);
+                settleTimer.unref();
+              },
+            });
+            workers.start();
+            display.line(`[launcher] started ${flags.workers} worker process(es): pids ${workers.pids.join(', ')}`);
+          },
+        });
+        result = run.result;
+        jobId = result.jobId;
+        const w = workers as LocalWorkers | null;
+        if (w && !(await w.waitAll(WORKER_EXIT_WAIT_MS))) await w.terminate();
+        if (result.status !== 'failed' || attempt >= flags.maxRestarts || !RESTARTABLE_ERRORS.has(result.errorCode ?? '')) break;
+        // torchrun's --max-restarts: a lost worker costs the steps since the last checkpoint, not the job.
+        const checkpointDir = spec.checkpoint?.dir;
+        resumeFrom = checkpointDir && (await findLatestCheckpoint(checkpointDir, { onSkip: () => undefined })) ? checkpointDir : flags.resume;
+        restarts += 1;
+        process.stderr.write(`[launcher] ${result.error}; restarting all ${flags.workers} workers (restart ${attempt + 1} of ${flags.maxRestarts}) ${resumeFrom ? `from the newest checkpoint in ${resumeFrom}` : 'from the start (no checkpoint yet)'}\n`);
+      }
+      result = { ...result, restarts };
       process.stderr.write(`${formatSummary(result)}\n`);
       if (flags.json) process.stdout.write(`${summaryJson(result)}\n`);
       process.exit(result.status === 'failed' ? 1 : 0);
