@@ -116,6 +116,22 @@ describe('dtrain launch failures', () => {
     expect(weights.every(Number.isFinite)).toBe(true);
   });
 
+  it('a setup failure on one rank (model build) fails the job with that error instead of leaving the others waiting', async () => {
+    const dir = tempDir();
+    const job = writeJob(dir, smallMnistJob({
+      name: 'setup-fails',
+      model: { kind: 'custom', task: 'classification', module: `${REPO_ROOT}/test/fixtures/failing-model.ts` },
+    }));
+    const run = startDtrain(['launch', '--workers', '2', job, '--json', '--no-metrics']);
+    const { code } = await run.exited;
+    expect(code).toBe(1);
+    const summary = lastJsonLine(run.stdout());
+    expect(summary.status).toBe('failed');
+    expect(String(summary.error)).toContain('this model refuses to build on rank 1');
+    expect(summary.steps).toBe(0);
+    expect(await waitForExit(workerPids(run.stderr()))).toEqual([]);
+  });
+
   it('a data file that does not exist fails the job with its path, exit 1, a JSON summary, and no workers', async () => {
     const dir = tempDir();
     const job = writeJob(dir, {

@@ -265,6 +265,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.log(`world generation ${world.generation} formed: ${desc}`);
     this.publish('world-formed', { workers: world.members.length, members: world.members });
     this.metrics.onWorldFormed(world.generation, world.members.length);
+    // A rank that joined but never opens its session (crashed right after Join) must not hang the job.
+    const sessionDeadlineMs = this.options.rendezvousTimeoutMs ?? DEFAULT_RENDEZVOUS_TIMEOUT_MS;
+    setTimeout(() => {
+      if (this.state !== 'rendezvous') return;
+      const missing = world.members.filter((m) => !this.sessions.has(m.rank)).map((m) => m.rank);
+      this.fail(`rank ${missing.join(', rank ')} joined but opened no session within ${sessionDeadlineMs} ms`, 'WorkerLostError', missing[0] ?? -1);
+    }, sessionDeadlineMs).unref();
     this.stragglers.reset();
     this.vanishing.reset();
   }

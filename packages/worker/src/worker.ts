@@ -70,6 +70,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
   let session: WorkerSession | null = null;
   let metricsServer: MetricsServer | null = null;
   let dataset: Dataset | null = null;
+  // Ready (for /readyz) once the model holds the world's common weights.
+  let trainingReady = false;
   try {
     const joined = await connection.join({
       jobId: '',
@@ -97,10 +99,16 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
 
     const metrics = new WorkerMetrics({ job: spec.name, rank });
     if (options.metricsPort !== undefined) {
-      metricsServer = await startMetricsServerWithFallback(`${options.metricsHost ?? '127.0.0.1'}:${options.metricsPort}`, metrics.registry, () => session !== null, log);
+      metricsServer = await startMetricsServerWithFallback(`${options.metricsHost ?? '127.0.0.1'}:${options.metricsPort}`, metrics.registry, () => trainingReady, log);
       log(`metrics on ${metricsServer.url}/metrics`);
     }
 
+    // Open the session before the slow part (data, model, weight broadcast): a setup failure on any
+    // rank then reaches the coordinator as a named error instead of leaving the others waiting.
+    session = connection.openSession(
+      { jobId: joined.jobId, generation: joined.generation, rank },
+      { backend: choice.name, metricsAddress: metricsServer?.address ?? '' },
+    );
     dataset = await openDataset(spec.dataset, spec.seed);
     const model = await buildModel({ spec, info: dataset.info, seed: spec.seed });
     const optimizer = createOptimizer(spec.optimizer);
@@ -121,11 +129,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     });
     const trainer = new Trainer({ model, optimizer, loss: spec.loss, collective, task: dataset.info.task });
     if (!resumeFrom) await trainer.broadcastInitialWeights();
+    trainingReady = true;
 
-    session = connection.openSession(
-      { jobId: joined.jobId, generation: joined.generation, rank },
-      { backend: choice.name, metricsAddress: metricsServer?.address ?? '' },
-    );
     const ds = dataset;
     const sess = session;
     let stepsDone = 0;
