@@ -126,6 +126,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       ring: joined.ring,
       chunkBytes: spec.collective.chunkBytes,
       timeoutMs: spec.collective.timeoutMs,
+      compression: spec.collective.compression,
     });
     const trainer = new Trainer({ model, optimizer, loss: spec.loss, collective, task: dataset.info.task });
     if (!resumeFrom) await trainer.broadcastInitialWeights();

@@ -7,8 +7,10 @@ import {
   deserializeGradientChunk,
   encodeChunkId,
   serializeGradientChunk,
+  ENCODING_FLOAT16,
   type OutgoingChunk,
 } from '../src/collective/gradient-chunk-codec';
+import { fromHalfBits, toHalfBits } from '../src/collective/half-float';
 import { allReducePlan, broadcastPlan, segmentRange } from '../src/collective/ring-plan';
 
 const method = loadDtrainProto().dtrain.v1.Peer.service.Pull;
@@ -68,6 +70,58 @@ describe('GradientChunk codec', () => {
     }
     expect(codecStats.alignedPayloads - before.alignedPayloads).toBe(cases);
     expect(codecStats.copiedPayloads - before.copiedPayloads).toBe(0);
+  });
+
+  it('FLOAT16 chunks: proto-loader reads encoding 1 and a half payload; the float32 bytes carry no encoding field', () => {
+    const data = Float32Array.from({ length: 50 }, (_, i) => i * 1.5 - 7);
+    for (const jobId of ['', 'j', 'job-123', 'x'.repeat(200)]) {
+      const chunk = { ...outgoing(jobId, -1, 10, 20, data), encoding: ENCODING_FLOAT16 } as const;
+      const bytes = serializeGradientChunk(chunk);
+      const decoded = method.responseDeserialize(bytes);
+      expect(decoded.id).toEqual({ jobId, generation: 12, step: -1, senderRank: 3 });
+      expect([decoded.round, decoded.segment, decoded.offset, decoded.length, decoded.encoding]).toEqual([5, 2, 10, 20, 1]);
+      const payload = Buffer.from(decoded.payload);
+      expect(payload.length).toBe(40);
+      // i * 1.5 - 7 for i < 50 is exact in half precision.
+      expect(Array.from({ length: 20 }, (_, i) => fromHalfBits(payload.readUInt16LE(2 * i)))).toEqual(Array.from(data.subarray(10, 30)));
+      const f32 = serializeGradientChunk(outgoing(jobId, -1, 10, 20, data), false);
+      expect(method.responseDeserialize(f32).encoding).toBe(0);
+      // Same header but the 2-byte encoding field, up to 3 bytes of alignment padding either way.
+      expect(Math.abs(bytes.length - (f32.length - 40 + 2))).toBeLessThanOrEqual(3);
+      expect(f32.includes(Buffer.from([0x38, 0x01]))).toBe(false);
+    }
+  });
+
+  it('FLOAT16 chunks round-trip through the hand-written decoder, aligned, and from proto-loader bytes', () => {
+    const data = Float32Array.from({ length: 100_000 }, (_, i) => (i % 2048) - 1024);
+    const before = { ...codecStats };
+    let cases = 0;
+    for (const jobId of ['', 'a', 'ab', 'abc', 'abcd']) {
+      for (const [offset, length] of [[0, 1], [1, 127], [128, 16_384], [99_999, 1]]) {
+        for (const reuse of [true, false]) {
+          const bytes = serializeGradientChunk({ ...outgoing(jobId, 7, offset, length, data), encoding: ENCODING_FLOAT16 }, reuse);
+          const chunk = deserializeGradientChunk(asGrpcDelivers(bytes));
+          expect(chunk.encoding).toBe(ENCODING_FLOAT16);
+          expect(chunk.payload).toBeNull();
+          expect(chunk.payloadBytes).toBe(2 * length);
+          expect(chunk.halfPayload!.byteOffset % 2).toBe(0);
+          expect(chunk.halfPayload!.length).toBe(length);
+          expect(fromHalfBits(chunk.halfPayload![0])).toBe(data[offset]);
+          expect(fromHalfBits(chunk.halfPayload![length - 1])).toBe(data[offset + length - 1]);
+          cases++;
+        }
+      }
+    }
+    expect(codecStats.alignedPayloads - before.alignedPayloads).toBe(cases);
+    // proto-loader's encoding puts the payload wherever: still decoded (copied when unaligned).
+    const half = Buffer.alloc(8);
+    [1, -2, 0.5, 65504].forEach((v, i) => half.writeUInt16LE(toHalfBits(v), 2 * i));
+    const foreign = method.responseSerialize({ id: { jobId: 'jx' }, length: 4, payload: half, encoding: 1 });
+    for (const pad of [0, 1]) {
+      const framed = Buffer.concat([Buffer.alloc(5 + pad), foreign]).subarray(5 + pad);
+      const chunk = deserializeGradientChunk(framed);
+      expect(Array.from(chunk.halfPayload!, fromHalfBits)).toEqual([1, -2, 0.5, 65504]);
+    }
   });
 
   it('reports a payload whose size is not a multiple of 4 instead of misreading it', () => {

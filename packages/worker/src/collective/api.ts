@@ -28,10 +28,16 @@ export interface RingOptions {
   chunkBytes: number;
   /** A collective that makes no progress for this long fails with CollectiveTimeoutError/PeerLostError. */
   timeoutMs: number;
+  /**
+   * Wire format of the chunks (default 'none': float32, bit-exact). 'fp16' halves the bytes on the
+   * wire at ~1e-3 relative error of the sums, and |values| > 65504 become ±Inf (see half-float.ts).
+   * Every rank of a ring must use the same (checked: CollectiveMismatchError field 'encoding').
+   */
+  compression?: 'none' | 'fp16';
 }
 
 export interface AllReduceStats {
-  /** Payload bytes this rank sent. */
+  /** Payload bytes this rank sent (on the wire: halved by fp16 compression). */
   bytesSent: number;
   seconds: number;
 }

@@ -9,6 +9,24 @@
 // The encoder pads the CollectiveId length varint (non-minimal varints are valid protobuf) so that
 // the payload lands at 3 (mod 4) within the message. The decoder checks alignment at run time and
 // copies only when it is not aligned, so correctness never depends on that layout.
+// With encoding FLOAT16 (opt-in wire compression) the sender converts float32 -> half straight into
+// the serialized message and the receiver reduces from a Uint16Array view of the payload; the
+// float32 path writes no encoding field (proto3 default 0), so its bytes are exactly as before.
+import { encodeHalf } from './half-float';
+
+/** GradientChunk.encoding / PullRequest.encoding values (proto/dtrain.proto). */
+export const ENCODING_FLOAT32 = 0;
+export const ENCODING_FLOAT16 = 1;
+export type ChunkEncoding = typeof ENCODING_FLOAT32 | typeof ENCODING_FLOAT16;
+
+/** Wire bytes per element of an encoding. */
+export function bytesPerElement(encoding: ChunkEncoding): number {
+  return encoding === ENCODING_FLOAT16 ? 2 : 4;
+}
+
+export function encodingName(encoding: number): string {
+  return encoding === ENCODING_FLOAT32 ? 'FLOAT32' : encoding === ENCODING_FLOAT16 ? 'FLOAT16' : `unknown encoding ${encoding}`;
+}
 
 /** CollectiveId, as carried by every chunk and pull request. */
 export interface ChunkId {
@@ -28,6 +46,8 @@ export interface OutgoingChunk {
   offset: number;
   length: number;
   data: Float32Array;
+  /** Absent: FLOAT32. */
+  encoding?: ChunkEncoding;
 }
 
 export interface IncomingChunk {
@@ -36,8 +56,15 @@ export interface IncomingChunk {
   segment: number;
   offset: number;
   length: number;
-  /** Payload as float32 (a view when aligned, else a copy); null when its size is not a multiple of 4. */
+  /** GradientChunk.encoding as received (0 when absent). */
+  encoding: number;
+  /**
+   * FLOAT32 payload (a view when aligned, else a copy); null when its size is not a multiple of 4
+   * or the chunk is not FLOAT32.
+   */
   payload: Float32Array | null;
+  /** FLOAT16 payload as half bit patterns, same view/copy rule; null unless FLOAT16 and even-sized. */
+  halfPayload: Uint16Array | null;
   payloadBytes: number;
 }
 
@@ -117,13 +144,15 @@ export function encodeChunkId(id: ChunkId): Uint8Array {
 let scratch = Buffer.allocUnsafeSlow(0);
 
 export function serializeGradientChunk(chunk: OutgoingChunk, reuseScratch = true): Buffer {
-  const payloadBytes = chunk.length * 4;
+  const half = chunk.encoding === ENCODING_FLOAT16;
+  const payloadBytes = chunk.length * (half ? 2 : 4);
   const idLen = chunk.idBytes.length;
   let scalars = 0;
   if (chunk.round !== 0) scalars += 1 + varintSize(chunk.round);
   if (chunk.segment !== 0) scalars += 1 + varintSize(chunk.segment);
   if (chunk.offset !== 0) scalars += 1 + varintSize(chunk.offset);
   if (chunk.length !== 0) scalars += 1 + varintSize(chunk.length);
+  if (half) scalars += 2;
   const payloadHeader = payloadBytes > 0 ? 1 + varintSize(payloadBytes) : 0;
   // Choose the id length varint size so the payload starts aligned at the receiver.
   const minIdVarint = varintSize(idLen);
@@ -133,12 +162,16 @@ export function serializeGradientChunk(chunk: OutgoingChunk, reuseScratch = true
     if ((RECEIVER_MESSAGE_ADDRESS_MOD4 + payloadPos) % 4 === 0) break;
   }
   const headerLen = 1 + idVarint + idLen + scalars + payloadHeader;
+  // The half encoder stores through a Uint16Array, so the payload must be even-aligned in memory
+  // here too: start the message at an offset of its slab that makes it so (float32 copies bytes).
+  const lead = half ? (4 - (headerLen % 4)) % 4 : 0;
+  const total = lead + headerLen + payloadBytes;
   let out: Buffer;
   if (reuseScratch) {
-    if (scratch.length < headerLen + payloadBytes) scratch = Buffer.allocUnsafeSlow(headerLen + payloadBytes);
-    out = scratch.subarray(0, headerLen + payloadBytes);
+    if (scratch.length < total) scratch = Buffer.allocUnsafeSlow(total);
+    out = scratch.subarray(lead, total);
   } else {
-    out = Buffer.allocUnsafe(headerLen + payloadBytes);
+    out = half ? Buffer.allocUnsafeSlow(total).subarray(lead) : Buffer.allocUnsafe(headerLen + payloadBytes);
   }
   let pos = 0;
   out[pos++] = 0x0a;
@@ -149,11 +182,13 @@ export function serializeGradientChunk(chunk: OutgoingChunk, reuseScratch = true
   if (chunk.segment !== 0) { out[pos++] = 0x18; pos = writeVarint(out, pos, chunk.segment); }
   if (chunk.offset !== 0) { out[pos++] = 0x20; pos = writeVarint(out, pos, chunk.offset); }
   if (chunk.length !== 0) { out[pos++] = 0x28; pos = writeVarint(out, pos, chunk.length); }
+  if (half) { out[pos++] = 0x38; out[pos++] = ENCODING_FLOAT16; }
   if (payloadBytes > 0) {
     out[pos++] = 0x32;
     pos = writeVarint(out, pos, payloadBytes);
     const data = chunk.data;
-    out.set(new Uint8Array(data.buffer, data.byteOffset + chunk.offset * 4, payloadBytes), pos);
+    if (half) encodeHalf(data, chunk.offset, chunk.length, new Uint16Array(out.buffer, out.byteOffset + pos, chunk.length));
+    else out.set(new Uint8Array(data.buffer, data.byteOffset + chunk.offset * 4, payloadBytes), pos);
   }
   return out;
 }
@@ -221,7 +256,7 @@ function decodeChunkId(buf: Uint8Array, start: number, end: number): ChunkId {
 
 export function deserializeGradientChunk(buf: Buffer): IncomingChunk {
   const r = new Reader(buf, buf.length);
-  const chunk: IncomingChunk = { id: null, round: 0, segment: 0, offset: 0, length: 0, payload: null, payloadBytes: 0 };
+  const chunk: IncomingChunk = { id: null, round: 0, segment: 0, offset: 0, length: 0, encoding: ENCODING_FLOAT32, payload: null, halfPayload: null, payloadBytes: 0 };
   let payloadPos = -1;
   while (r.pos < buf.length) {
     const tag = r.varint();
@@ -239,9 +274,26 @@ export function deserializeGradientChunk(buf: Buffer): IncomingChunk {
       chunk.payloadBytes = r.varint();
       payloadPos = r.pos;
       r.pos += chunk.payloadBytes;
-    } else r.skip(wire);
+    } else if (field === 7 && wire === WIRE_VARINT) chunk.encoding = r.varint();
+    else r.skip(wire);
     if (r.pos > buf.length) throw new Error('truncated GradientChunk');
   }
+  if (chunk.encoding === ENCODING_FLOAT16) {
+    if (payloadPos < 0) chunk.halfPayload = new Uint16Array(0);
+    else if (chunk.payloadBytes % 2 === 0) {
+      const address = buf.byteOffset + payloadPos;
+      if (address % 2 === 0) {
+        chunk.halfPayload = new Uint16Array(buf.buffer, address, chunk.payloadBytes / 2);
+        codecStats.alignedPayloads++;
+      } else {
+        chunk.halfPayload = new Uint16Array(chunk.payloadBytes / 2);
+        new Uint8Array(chunk.halfPayload.buffer).set(buf.subarray(payloadPos, payloadPos + chunk.payloadBytes));
+        codecStats.copiedPayloads++;
+      }
+    }
+    return chunk;
+  }
+  if (chunk.encoding !== ENCODING_FLOAT32) return chunk; // unknown encoding: the ring reports it
   if (payloadPos >= 0 && chunk.payloadBytes % 4 === 0) {
     const address = buf.byteOffset + payloadPos;
     if (address % 4 === 0) {

@@ -16,7 +16,16 @@ import {
 } from '@dtrain/shared/errors';
 import type { PullRequest } from '@dtrain/shared/proto';
 import type { AllReduceStats, Collective, PeerServer, RingOptions } from './api';
-import { encodeChunkId, type IncomingChunk } from './gradient-chunk-codec';
+import {
+  bytesPerElement,
+  encodeChunkId,
+  encodingName,
+  ENCODING_FLOAT16,
+  ENCODING_FLOAT32,
+  type ChunkEncoding,
+  type IncomingChunk,
+} from './gradient-chunk-codec';
+import { addHalf, copyHalf, roundToHalfInPlace } from './half-float';
 import { GrpcPeerServer, type PullHandler, type PullStream } from './peer-server';
 import { PEER_CHANNEL_OPTIONS, PULL_PATH, pullMethod } from './peer-service';
 import { allReducePlan, broadcastPlan, chunkCount, type RingPlan } from './ring-plan';
@@ -48,6 +57,7 @@ function validateRingOptions(opts: RingOptions): void {
   if (!Array.isArray(opts.ring) || opts.ring.length !== opts.worldSize) bad.push(`ring must list ${opts.worldSize} addresses, got ${Array.isArray(opts.ring) ? opts.ring.length : typeof opts.ring}`);
   if (!Number.isInteger(opts.chunkBytes) || opts.chunkBytes < 4) bad.push(`chunkBytes must be an integer >= 4, got ${opts.chunkBytes}`);
   if (!(opts.timeoutMs > 0)) bad.push(`timeoutMs must be > 0, got ${opts.timeoutMs}`);
+  if (opts.compression !== undefined && opts.compression !== 'none' && opts.compression !== 'fp16') bad.push(`compression must be 'none' or 'fp16', got ${String(opts.compression)}`);
   if (bad.length > 0) throw new RangeError(`invalid RingOptions: ${bad.join('; ')}`);
 }
 
@@ -73,6 +83,10 @@ class CollectiveOp {
   private watchdog: NodeJS.Timeout | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
   private readonly idBytes: Uint8Array;
+  /** Wire encoding of this collective's chunks: broadcasts are always FLOAT32 (see RingCollective). */
+  readonly encoding: ChunkEncoding;
+  private readonly bytesPerElement: number;
+  readonly chunkElems: number;
 
   constructor(
     private readonly ring: RingCollective,
@@ -81,6 +95,9 @@ class CollectiveOp {
     private readonly buffer: Float32Array,
     private readonly plan: RingPlan,
   ) {
+    this.encoding = kind === 'all-reduce' ? ring.encoding : ENCODING_FLOAT32;
+    this.bytesPerElement = bytesPerElement(this.encoding);
+    this.chunkElems = ring.chunkElemsFor(this.encoding);
     this.promise = new Promise<AllReduceStats>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -95,7 +112,7 @@ class CollectiveOp {
   start(client: grpc.Client): void {
     const initial = this.plan.initialSend;
     if (initial) {
-      const elems = this.ring.chunkElems;
+      const elems = this.chunkElems;
       const end = initial.range.start + initial.range.length;
       for (let offset = initial.range.start; offset < end; offset += elems) {
         this.queue.push({ round: initial.round, segment: initial.segment, offset, length: Math.min(elems, end - offset) });
@@ -106,7 +123,7 @@ class CollectiveOp {
       PULL_PATH,
       method.requestSerialize,
       method.responseDeserialize,
-      { id: { ...this.ring.idBase, step: this.step, senderRank: this.ring.rank }, totalLength: this.buffer.length },
+      { id: { ...this.ring.idBase, step: this.step, senderRank: this.ring.rank }, totalLength: this.buffer.length, encoding: this.encoding },
       new grpc.Metadata(),
       {},
     );
@@ -140,6 +157,13 @@ class CollectiveOp {
       this.fail(new CollectiveMismatchError('length', this.buffer.length, theirs, this.ring.succName));
       return;
     }
+    const mine = encodingName(this.encoding);
+    const theirEncoding = encodingName(stream.request.encoding ?? ENCODING_FLOAT32);
+    if (theirEncoding !== mine) {
+      this.ring.refuse(stream, 'encoding', mine, theirEncoding);
+      this.fail(new CollectiveMismatchError('encoding', mine, theirEncoding, this.ring.succName));
+      return;
+    }
     this.stream = stream;
     stream.on('cancelled', () => this.onSuccessorCancelled());
     this.progress();
@@ -163,9 +187,9 @@ class CollectiveOp {
     while (!this.blocked && this.queueHead < this.queue.length) {
       const item = this.queue[this.queueHead++];
       this.issued++;
-      this.bytesSent += item.length * 4;
+      this.bytesSent += item.length * this.bytesPerElement;
       const ok = stream.write(
-        { idBytes: this.idBytes, round: item.round, segment: item.segment, offset: item.offset, length: item.length, data: this.buffer },
+        { idBytes: this.idBytes, round: item.round, segment: item.segment, offset: item.offset, length: item.length, data: this.buffer, encoding: this.encoding },
         () => {
           this.completed++;
           this.progress();
@@ -199,13 +223,23 @@ class CollectiveOp {
       return;
     }
     const rr = this.plan.receive.get(chunk.round)!;
-    const payload = chunk.payload!;
     const n = chunk.length;
-    if (rr.op === 'add') {
+    const half = chunk.halfPayload;
+    // Half chunks are decoded while reducing, straight from the received bytes; the partial sums
+    // stay float32 here and are re-quantized only when forwarded.
+    if (half) {
+      if (rr.op === 'add') {
+        addHalf(this.buffer, chunk.offset, half, n);
+        // After the last add this rank owns the full sum and all-gathers it as half: keep the same
+        // rounded value here, so every replica ends bit-identical (weights digest check).
+        if (this.plan.receive.get(rr.round + 1)?.op === 'copy') roundToHalfInPlace(this.buffer, chunk.offset, n);
+      } else copyHalf(this.buffer, chunk.offset, half, n);
+    } else if (rr.op === 'add') {
+      const payload = chunk.payload!;
       const dst = this.buffer.subarray(chunk.offset, chunk.offset + n);
       for (let i = 0; i < n; i++) dst[i] += payload[i];
     } else {
-      this.buffer.set(payload, chunk.offset);
+      this.buffer.set(chunk.payload!, chunk.offset);
     }
     this.received++;
     this.progress();
@@ -231,14 +265,17 @@ class CollectiveOp {
     if (!rr) return mismatch('round', `one of [${[...this.plan.receive.keys()].join(',')}]`, chunk.round);
     if (chunk.segment !== rr.segment) return mismatch('round', `round ${rr.round} segment ${rr.segment}`, `round ${chunk.round} segment ${chunk.segment}`);
     const index = this.nextChunk.get(rr.round) ?? 0;
-    if (index >= chunkCount(rr.range.length, ring.chunkElems)) {
+    if (index >= chunkCount(rr.range.length, this.chunkElems)) {
       return mismatch('round', `no more chunks in round ${rr.round}`, `round ${chunk.round} offset ${chunk.offset}`);
     }
-    const offset = rr.range.start + index * ring.chunkElems;
+    const offset = rr.range.start + index * this.chunkElems;
     if (chunk.offset !== offset) return mismatch('round', `round ${rr.round} offset ${offset}`, `round ${chunk.round} offset ${chunk.offset}`);
-    const length = Math.min(ring.chunkElems, rr.range.start + rr.range.length - offset);
+    const length = Math.min(this.chunkElems, rr.range.start + rr.range.length - offset);
     if (chunk.length !== length) return mismatch('length', `${length} elements at offset ${offset}`, `${chunk.length} elements`);
-    if (chunk.payloadBytes !== length * 4 || !chunk.payload) return new ChunkSizeError(length * 4, chunk.payloadBytes, peer);
+    if (chunk.encoding !== this.encoding) return mismatch('encoding', encodingName(this.encoding), encodingName(chunk.encoding));
+    const bytes = length * this.bytesPerElement;
+    const payload = this.encoding === ENCODING_FLOAT16 ? chunk.halfPayload : chunk.payload;
+    if (chunk.payloadBytes !== bytes || !payload) return new ChunkSizeError(bytes, chunk.payloadBytes, peer);
     this.nextChunk.set(rr.round, index + 1);
     return null;
   }
@@ -302,8 +339,10 @@ export class RingCollective implements Collective, PullHandler {
   readonly succ: number;
   readonly predAddress: string;
   readonly succAddress: string;
-  readonly chunkElems: number;
   readonly timeoutMs: number;
+  /** All-reduce wire encoding. Broadcasts (initial weights) stay FLOAT32: replicas must start exact. */
+  readonly encoding: ChunkEncoding;
+  private readonly chunkBytes: number;
   readonly idBase: { jobId: string; generation: number };
   readonly ringAddresses: readonly string[];
   private readonly client: grpc.Client | null;
@@ -320,12 +359,18 @@ export class RingCollective implements Collective, PullHandler {
     this.succ = (opts.rank + 1) % opts.worldSize;
     this.predAddress = opts.ring[this.pred];
     this.succAddress = opts.ring[this.succ];
-    this.chunkElems = Math.floor(opts.chunkBytes / 4);
+    this.encoding = opts.compression === 'fp16' ? ENCODING_FLOAT16 : ENCODING_FLOAT32;
+    this.chunkBytes = opts.chunkBytes;
     this.timeoutMs = opts.timeoutMs;
     this.idBase = { jobId: opts.jobId, generation: opts.generation };
     this.ringAddresses = [...opts.ring];
     this.client = opts.worldSize > 1 ? new grpc.Client(this.predAddress, grpc.credentials.createInsecure(), PEER_CHANNEL_OPTIONS) : null;
     server.attach(this);
+  }
+
+  /** chunkBytes is the wire payload per chunk, so fp16 chunks carry twice the elements. */
+  chunkElemsFor(encoding: ChunkEncoding): number {
+    return Math.floor(this.chunkBytes / bytesPerElement(encoding));
   }
 
   get predPeer(): { rank: number; address: string } {
@@ -341,14 +386,14 @@ export class RingCollective implements Collective, PullHandler {
   }
 
   allReduceSum(buffer: Float32Array, step: number): Promise<AllReduceStats> {
-    return this.run('all-reduce', buffer, step, () => allReducePlan(this.rank, this.worldSize, buffer.length, this.chunkElems));
+    return this.run('all-reduce', buffer, step, () => allReducePlan(this.rank, this.worldSize, buffer.length, this.chunkElemsFor(this.encoding)));
   }
 
   broadcast(buffer: Float32Array, step: number, root: number): Promise<AllReduceStats> {
     if (!Number.isInteger(root) || root < 0 || root >= this.worldSize) {
       return Promise.reject(new RangeError(`broadcast root must be in 0..${this.worldSize - 1}, got ${root}`));
     }
-    return this.run('broadcast', buffer, step, () => broadcastPlan(this.rank, this.worldSize, root, buffer.length, this.chunkElems));
+    return this.run('broadcast', buffer, step, () => broadcastPlan(this.rank, this.worldSize, root, buffer.length, this.chunkElemsFor(ENCODING_FLOAT32)));
   }
 
   private run(kind: 'all-reduce' | 'broadcast', buffer: Float32Array, step: number, plan: () => RingPlan): Promise<AllReduceStats> {

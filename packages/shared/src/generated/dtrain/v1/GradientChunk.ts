@@ -9,6 +9,7 @@ export interface GradientChunk {
   'offset'?: (number);
   'length'?: (number);
   'payload'?: (Buffer | Uint8Array | string);
+  'encoding'?: (number);
 }
 
 export interface GradientChunk__Output {
@@ -18,4 +19,5 @@ export interface GradientChunk__Output {
   'offset': (number);
   'length': (number);
   'payload': (Buffer);
+  'encoding': (number);
 }

@@ -5,9 +5,11 @@ import type { CollectiveId as _dtrain_v1_CollectiveId, CollectiveId__Output as _
 export interface PullRequest {
   'id'?: (_dtrain_v1_CollectiveId | null);
   'totalLength'?: (number);
+  'encoding'?: (number);
 }
 
 export interface PullRequest__Output {
   'id': (_dtrain_v1_CollectiveId__Output | null);
   'totalLength': (number);
+  'encoding': (number);
 }
