@@ -3,8 +3,11 @@
 //   {"n","sizeMB","medianSeconds","algbwGBps","busbwGBps","tcpGBps","busbwOverTcp",...}
 // algbw = bytes / time; busbw = algbw * 2(N-1)/N (the per-link traffic of a ring, as NCCL/Gloo report).
 // Also prints the gRPC transport alone (one Pull stream, same codec/options, no reduction).
+// --compression none|fp16|both (default both) runs each ring with that wire format; every line has a
+// `compression` field. busbw is always computed on the float32 buffer size (what the user
+// all-reduces), so fp16 shows up as a higher busbw; wireBytesSentPerRank is what went on the wire.
 //   npm run bench:allreduce                  (all of it, ~1-2 minutes)
-//   node --import tsx bench/allreduce.ts --n 2 --sizes 16,64 --iters 8 --chunk-kb 1024
+//   node --import tsx bench/allreduce.ts --n 2 --sizes 16,64 --iters 8 --chunk-kb 1024 --compression fp16
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +34,10 @@ interface WorkerConfig {
   warmup: number;
   iters: number;
   chunkBytes: number;
+  compression: Compression;
 }
+
+type Compression = 'none' | 'fp16';
 
 interface WorkerResult {
   rank: number;
@@ -48,6 +54,7 @@ async function worker(cfg: WorkerConfig): Promise<void> {
   const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
   const collective = createRingCollective(server, {
     jobId: 'bench', generation: 1, rank: cfg.rank, worldSize: cfg.worldSize, ring, chunkBytes: cfg.chunkBytes, timeoutMs: 60_000,
+    compression: cfg.compression,
   });
   let step = 0;
   for (const sizeMB of cfg.sizesMB) {
@@ -134,11 +141,11 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-async function runRing(worldSize: number, sizesMB: number[], warmup: number, iters: number, chunkBytes: number): Promise<WorkerResult[]> {
+async function runRing(worldSize: number, sizesMB: number[], warmup: number, iters: number, chunkBytes: number, compression: Compression): Promise<WorkerResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-'));
   try {
     const children = [...Array(worldSize).keys()].map((rank) => {
-      const cfg: WorkerConfig = { dir, rank, worldSize, sizesMB, warmup, iters, chunkBytes };
+      const cfg: WorkerConfig = { dir, rank, worldSize, sizesMB, warmup, iters, chunkBytes, compression };
       const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--worker', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -166,6 +173,7 @@ async function main(): Promise<void> {
       iters: { type: 'string', default: '8' },
       'chunk-kb': { type: 'string', default: '1024' },
       'tcp-mb': { type: 'string', default: '256' },
+      compression: { type: 'string', default: 'both' },
     },
   });
   if (values.worker) {
@@ -177,26 +185,31 @@ async function main(): Promise<void> {
     return;
   }
   const sizesMB = values.sizes.split(',').map(Number);
+  const compressionArg = values.compression;
+  if (compressionArg !== 'none' && compressionArg !== 'fp16' && compressionArg !== 'both') {
+    throw new Error(`--compression must be none, fp16 or both, got ${compressionArg}`);
+  }
+  const compressions: Compression[] = compressionArg === 'both' ? ['none', 'fp16'] : [compressionArg];
   const chunkBytes = Number(values['chunk-kb']) * 1024;
   const tcpBefore = await measureTcpThroughput(Number(values['tcp-mb']) * MB);
-  const lines: Array<Record<string, number>> = [];
-  for (const n of values.n.split(',').map(Number)) {
-    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values.iters), chunkBytes);
+  const lines: Array<Record<string, number | string>> = [];
+  for (const n of values.n.split(',').map(Number)) for (const compression of compressions) {
+    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values.iters), chunkBytes, compression);
     for (const sizeMB of sizesMB) {
       const perRank = results.filter((r) => r.sizeMB === sizeMB);
       // An iteration lasts until its slowest rank is done.
       const iterSeconds = perRank[0].seconds.map((_, i) => Math.max(...perRank.map((r) => r.seconds[i])));
       const seconds = median(iterSeconds);
-      const bytes = sizeMB * MB;
+      const bytes = sizeMB * MB; // the float32 buffer, whatever the wire format
       const algbw = bytes / seconds / 1e9;
       const busbw = (algbw * 2 * (n - 1)) / n;
       lines.push({
-        n, sizeMB, chunkKB: chunkBytes / 1024, iters: iterSeconds.length,
+        n, sizeMB, compression, chunkKB: chunkBytes / 1024, iters: iterSeconds.length,
         medianSeconds: +seconds.toFixed(5),
         minSeconds: +Math.min(...iterSeconds).toFixed(5),
         algbwGBps: +algbw.toFixed(3),
         busbwGBps: +busbw.toFixed(3),
-        bytesSentPerRank: perRank[0].bytesSent,
+        wireBytesSentPerRank: perRank[0].bytesSent,
         alignedPayloads: perRank.reduce((s, r) => s + r.alignedPayloads, 0),
         copiedPayloads: perRank.reduce((s, r) => s + r.copiedPayloads, 0),
       });
@@ -215,9 +228,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({
       ...line,
       tcpGBps: +tcp.toFixed(3),
-      busbwOverTcp: +(line.busbwGBps / tcp).toFixed(3),
+      busbwOverTcp: +(Number(line.busbwGBps) / tcp).toFixed(3),
       http2GBps: +http2.gbps.toFixed(3),
-      busbwOverHttp2: +(line.busbwGBps / http2.gbps).toFixed(3),
+      busbwOverHttp2: +(Number(line.busbwGBps) / http2.gbps).toFixed(3),
     })}\n`);
   }
 }

@@ -1,6 +1,6 @@
 // float32 <-> IEEE half conversion used by the fp16 wire compression, against known bit patterns.
 import { describe, expect, it } from 'vitest';
-import { addHalf, copyHalf, encodeHalf, fromHalfBits, HALF_MAX, HALF_TO_FLOAT32, roundToHalfInPlace, toHalfBits } from '../src/collective/half-float';
+import { addHalf, addHalfAndRound, copyHalf, encodeHalf, fromHalfBits, HALF_MAX, HALF_TO_FLOAT32, roundToHalfInPlace, toHalfBits } from '../src/collective/half-float';
 
 const SMALLEST_SUBNORMAL = 2 ** -24; // 5.960464477539063e-8
 
@@ -83,6 +83,11 @@ describe('half float', () => {
     expect(Array.from(dst)).toEqual([10, 11, 9, Math.fround(10 + fromHalfBits(0x2e66)), 65514, Infinity, Math.fround(10 + 2 * SMALLEST_SUBNORMAL), 10]);
     copyHalf(dst, 0, half.subarray(2), 3);
     expect(Array.from(dst.subarray(0, 3))).toEqual([1, -1, fromHalfBits(0x2e66)]);
+    const a = Float32Array.from([7, 1, 65000, 0.1]);
+    const ah = Uint16Array.from([2 ** -11, 1000, 0.2].map(toHalfBits));
+    addHalfAndRound(a, 1, ah, 3);
+    // 1 + 2^-11 ties to 1; 65000 + 1000 overflows to Inf; 0.1 + half(0.2) rounds to a half again.
+    expect(Array.from(a)).toEqual([7, 1, Infinity, fromHalfBits(toHalfBits(Math.fround(0.1) + fromHalfBits(toHalfBits(0.2))))]);
     const r = Float32Array.from([0.1, 1 + 2 ** -11, 70000, 5]);
     roundToHalfInPlace(r, 1, 2);
     expect(Array.from(r)).toEqual([Math.fround(0.1), 1, Infinity, 5]);

@@ -14,24 +14,25 @@
 export const HALF_MAX = 65504;
 
 const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
+const i32 = new Int32Array(f32.buffer);
 
-/** float32 bit pattern -> half bit pattern, round to nearest even, overflow to ±Inf, NaN kept NaN. */
+/**
+ * float32 bit pattern (as int32) -> half bit pattern, round to nearest even, overflow to ±Inf, NaN
+ * kept NaN. Bits are read through an Int32Array: uint32 loads >= 2^31 leave V8's small-integer fast
+ * path, which made the encoder ~2x slower.
+ */
 function halfBitsFromFloatBits(bits: number): number {
-  const sign = (bits >>> 16) & 0x8000;
+  const sign = (bits >> 16) & 0x8000;
   const abs = bits & 0x7fffffff;
+  if (abs >= 0x38800000 && abs < 0x477ff000) {
+    // Normal half (the hot path): adding 0xfff plus the kept lsb, then truncating, is round to
+    // nearest even; a carry into the exponent is the correct result.
+    return sign | ((abs + 0xfff + ((abs >> 13) & 1) - 0x38000000) >> 13);
+  }
   if (abs >= 0x477ff000) {
     // >= 65520 rounds past HALF_MAX (65520 itself is a tie that goes to the even Inf), Inf, NaN.
     if (abs > 0x7f800000) return sign | 0x7e00 | ((abs >>> 13) & 0x3ff);
     return sign | 0x7c00;
-  }
-  if (abs >= 0x38800000) {
-    // Normal half: rebias the exponent (127 -> 15) and round away the low 13 mantissa bits; a carry
-    // into the exponent is the correct result (incl. reaching the smallest larger binade).
-    let h = (abs - 0x38000000) >>> 13;
-    const rem = abs & 0x1fff;
-    if (rem > 0x1000 || (rem === 0x1000 && (h & 1) !== 0)) h++;
-    return sign | h;
   }
   if (abs <= 0x33000000) return sign; // <= 2^-25: rounds to (signed) zero; 2^-25 is a tie to even 0.
   // Subnormal half: value / 2^-24 = mantissa * 2^(e - 126), shift in 14..24.
@@ -48,7 +49,7 @@ function halfBitsFromFloatBits(bits: number): number {
 /** Half bit pattern of `value` (rounded to float32 first, as the buffer being reduced holds float32). */
 export function toHalfBits(value: number): number {
   f32[0] = value;
-  return halfBitsFromFloatBits(u32[0]);
+  return halfBitsFromFloatBits(i32[0]);
 }
 
 function floatFromHalfBits(h: number): number {
@@ -74,8 +75,15 @@ export function fromHalfBits(h: number): number {
 
 /** dst[dstOffset + i] = half(src[srcOffset + i]) for i < length. */
 export function encodeHalf(src: Float32Array, srcOffset: number, length: number, dst: Uint16Array, dstOffset = 0): void {
-  const bits = new Uint32Array(src.buffer, src.byteOffset + srcOffset * 4, length);
-  for (let i = 0; i < length; i++) dst[dstOffset + i] = halfBitsFromFloatBits(bits[i]);
+  const bits = new Int32Array(src.buffer, src.byteOffset + srcOffset * 4, length);
+  for (let i = 0; i < length; i++) {
+    // The normal-range case inlined by hand (signed shifts: '>>>' results leave V8's int32 path).
+    const b = bits[i];
+    const abs = b & 0x7fffffff;
+    dst[dstOffset + i] = abs >= 0x38800000 && abs < 0x477ff000
+      ? ((b >> 16) & 0x8000) | ((abs + 0xfff + ((abs >> 13) & 1) - 0x38000000) >> 13)
+      : halfBitsFromFloatBits(b);
+  }
 }
 
 /** Reduce-scatter receive: dst[dstOffset + i] += float(src[i]) for i < length (sum in float32). */
@@ -93,6 +101,19 @@ export function copyHalf(dst: Float32Array, dstOffset: number, src: Uint16Array,
 /** buffer[offset + i] = float(half(buffer[offset + i])): what a peer decodes from this rank's chunk. */
 export function roundToHalfInPlace(buffer: Float32Array, offset: number, length: number): void {
   const table = HALF_TO_FLOAT32;
-  const bits = new Uint32Array(buffer.buffer, buffer.byteOffset + offset * 4, length);
+  const bits = new Int32Array(buffer.buffer, buffer.byteOffset + offset * 4, length);
   for (let i = 0; i < length; i++) buffer[offset + i] = table[halfBitsFromFloatBits(bits[i])];
+}
+
+/**
+ * Last reduce-scatter add: dst[dstOffset + i] = float(half(dst[dstOffset + i] + float(src[i]))), in
+ * one pass; the owner of the full sum keeps exactly what its peers will decode from it.
+ */
+export function addHalfAndRound(dst: Float32Array, dstOffset: number, src: Uint16Array, length: number): void {
+  const table = HALF_TO_FLOAT32;
+  const bits = new Int32Array(dst.buffer, dst.byteOffset + dstOffset * 4, length);
+  for (let i = 0; i < length; i++) {
+    dst[dstOffset + i] += table[src[i]];
+    dst[dstOffset + i] = table[halfBitsFromFloatBits(bits[i])];
+  }
 }

@@ -25,7 +25,7 @@ import {
   type ChunkEncoding,
   type IncomingChunk,
 } from './gradient-chunk-codec';
-import { addHalf, copyHalf, roundToHalfInPlace } from './half-float';
+import { addHalf, addHalfAndRound, copyHalf } from './half-float';
 import { GrpcPeerServer, type PullHandler, type PullStream } from './peer-server';
 import { PEER_CHANNEL_OPTIONS, PULL_PATH, pullMethod } from './peer-service';
 import { allReducePlan, broadcastPlan, chunkCount, type RingPlan } from './ring-plan';
@@ -228,12 +228,11 @@ class CollectiveOp {
     // Half chunks are decoded while reducing, straight from the received bytes; the partial sums
     // stay float32 here and are re-quantized only when forwarded.
     if (half) {
-      if (rr.op === 'add') {
-        addHalf(this.buffer, chunk.offset, half, n);
-        // After the last add this rank owns the full sum and all-gathers it as half: keep the same
-        // rounded value here, so every replica ends bit-identical (weights digest check).
-        if (this.plan.receive.get(rr.round + 1)?.op === 'copy') roundToHalfInPlace(this.buffer, chunk.offset, n);
-      } else copyHalf(this.buffer, chunk.offset, half, n);
+      // After the last add this rank owns the full sum and all-gathers it as half: it keeps the same
+      // rounded value, so every replica ends bit-identical (weights digest check).
+      if (rr.op === 'add' && this.plan.receive.get(rr.round + 1)?.op === 'copy') addHalfAndRound(this.buffer, chunk.offset, half, n);
+      else if (rr.op === 'add') addHalf(this.buffer, chunk.offset, half, n);
+      else copyHalf(this.buffer, chunk.offset, half, n);
     } else if (rr.op === 'add') {
       const payload = chunk.payload!;
       const dst = this.buffer.subarray(chunk.offset, chunk.offset + n);
