@@ -5,6 +5,7 @@
 //   node --import tsx bench/wasm-kernels.ts            (~1-1.5 minutes)
 //   BENCH_SECONDS=2 node --import tsx bench/wasm-kernels.ts   (time per configuration, default 4)
 import * as tf from '@tensorflow/tfjs';
+import { lcgUniform as values } from '@dtrain/shared/seeded-random';
 import {
   registerWasmTrainingKernels, TRANSPOSE_FREE_MATMUL_KERNELS, unregisterWasmTrainingKernels,
 } from '../packages/worker/src/backend/wasm-training-kernels';
@@ -19,15 +20,6 @@ function print(record: Record<string, unknown>): void {
   console.log(JSON.stringify(record));
 }
 
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 interface Workload {
   name: string;

@@ -13,7 +13,7 @@ import type {
   CoordinatorMessage, EpochReport__Output, JoinRequest__Output, JoinResponse, StepReport__Output, WorkerMessage__Output,
 } from '@dtrain/shared/proto';
 import {
-  initialPlanState, planEpoch, validationShard, type EpochShardPlan, type ShardPlanState,
+  initialPlanState, planEpoch, planPosition, validationShard, type EpochShardPlan, type ShardPlanState,
 } from '@dtrain/shared/shard-plan';
 import {
   DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_RENDEZVOUS_TIMEOUT_MS, FAILURE_SETTLE_MS, SHUTDOWN_GRACE_MS,
@@ -422,7 +422,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
           indices: Array.from(plan.ranks[rank].indices),
           validationIndices: Array.from(validationShard(this.sizes.testSize, world.members.length, rank)),
           firstGlobalStep: this.globalStep,
-          planStateJson: JSON.stringify({ start: plan.start, next: plan.next, worldSize: plan.worldSize, batchSize: plan.batchSize, steps: plan.steps }),
+          planStateJson: JSON.stringify(planPosition(plan)),
         },
       });
     }
@@ -474,15 +474,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   private observeStepHealth(globalStep: number, reports: RankedStepReport[]): void {
     const byRank = [...reports].sort((a, b) => a.rank - b.rank);
-    this.metrics.onStepReports(globalStep, byRank.map((r) => ({
-      rank: r.rank,
-      loss: r.loss,
-      samples: r.samples,
-      computeSeconds: r.computeSeconds,
-      allreduceSeconds: r.allreduceSeconds,
-      stepSeconds: r.stepSeconds,
-      allreduceBytes: r.allreduceBytes,
-    })));
+    // A ranked StepReport carries every field the metrics read (shared StepObservation).
+    this.metrics.onStepReports(globalStep, byRank);
     if (byRank.length > 1) {
       const compute = new Map(byRank.map((r) => [r.rank, r.computeSeconds] as const));
       for (const s of this.stragglers.observe(globalStep, compute)) {

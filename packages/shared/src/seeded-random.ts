@@ -33,3 +33,17 @@ export function seededShuffle(values: Uint32Array | number[], seed: number, stre
     values[j] = t;
   }
 }
+
+/**
+ * `n` values in [-1, 1) from a 32-bit LCG: cheap, identical on every backend and machine, for test and
+ * benchmark inputs that two backends must see bit for bit.
+ */
+export function lcgUniform(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = (seed * 2654435761) >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}

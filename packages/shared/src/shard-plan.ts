@@ -109,8 +109,15 @@ export function planEpoch(
   };
 }
 
+/** What a worker needs of a plan to record its position: sent along with each epoch's indices. */
+export type PlanPosition = Pick<EpochShardPlan, 'start' | 'next' | 'steps' | 'worldSize' | 'batchSize'>;
+
+export function planPosition(plan: EpochShardPlan): PlanPosition {
+  return { start: plan.start, next: plan.next, steps: plan.steps, worldSize: plan.worldSize, batchSize: plan.batchSize };
+}
+
 /** Plan position after `stepsDone` steps of a plan: what a mid-epoch checkpoint records. */
-export function positionAfter(plan: Pick<EpochShardPlan, 'start' | 'next' | 'steps' | 'worldSize' | 'batchSize'>, stepsDone: number): ShardPlanState {
+export function positionAfter(plan: PlanPosition, stepsDone: number): ShardPlanState {
   if (stepsDone >= plan.steps) return plan.next;
   return { ...plan.start, carryIn: [...plan.start.carryIn], consumed: plan.start.consumed + stepsDone * plan.worldSize * plan.batchSize };
 }

@@ -4,7 +4,6 @@
 // such as Adam keep their state by position in the gradient list.
 //
 // Control slots (summed across ranks by the all-reduce, so every rank sees the same values):
-//   LOSS_SUM        sum of the ranks' local mean losses
 //   STOP_VOTES      ranks that have a stop request pending: > 0 means all stop after this step
 //   CHECKPOINT_VOTES ranks asked to checkpoint now: > 0 means rank 0 writes one after this step
 //   NONFINITE_VOTES ranks whose loss was NaN/Inf: > 0 means nobody applies this step (a non-finite
@@ -13,11 +12,10 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 
-export const CONTROL_SLOTS = 4;
-export const SLOT_LOSS_SUM = 0;
-export const SLOT_STOP_VOTES = 1;
-export const SLOT_CHECKPOINT_VOTES = 2;
-export const SLOT_NONFINITE_VOTES = 3;
+export const CONTROL_SLOTS = 3;
+export const SLOT_STOP_VOTES = 0;
+export const SLOT_CHECKPOINT_VOTES = 1;
+export const SLOT_NONFINITE_VOTES = 2;
 
 export interface GradientLayoutEntry {
   /** tf.Variable name: the key the optimizer uses. */

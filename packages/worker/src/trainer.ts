@@ -7,7 +7,7 @@ import { addEvalSums, emptyEvalSums, evaluateBatch, lossFunction, type EvalSums,
 import type { Batch } from '@dtrain/shared/data/api';
 import type { Collective } from './collective/api';
 import {
-  FusedGradients, SLOT_CHECKPOINT_VOTES, SLOT_LOSS_SUM, SLOT_NONFINITE_VOTES, SLOT_STOP_VOTES,
+  FusedGradients, SLOT_CHECKPOINT_VOTES, SLOT_NONFINITE_VOTES, SLOT_STOP_VOTES,
 } from './fused-gradients';
 
 export const VALIDATION_BATCH_SIZE = 512;
@@ -18,17 +18,14 @@ export interface StepVotes {
 }
 
 export interface StepOutcome {
-  /** This rank's mean loss on its local batch. */
+  /** This rank's mean loss on its local batch (the coordinator averages the ranks' losses). */
   localLoss: number;
-  /** Mean of every rank's local loss (the global batch loss). */
-  globalLoss: number;
   /** Whether the update was applied (false when some rank saw a non-finite loss or gradient). */
   applied: boolean;
   stop: boolean;
   checkpoint: boolean;
   computeSeconds: number;
   allreduceSeconds: number;
-  applySeconds: number;
   allreduceBytes: number;
 }
 
@@ -78,7 +75,6 @@ export class Trainer {
       for (const g of Object.values(grads)) g.dispose();
     }
     const finite = Number.isFinite(localLoss);
-    this.fused.setControl(SLOT_LOSS_SUM, finite ? localLoss : 0);
     this.fused.setControl(SLOT_STOP_VOTES, votes.stop ? 1 : 0);
     this.fused.setControl(SLOT_CHECKPOINT_VOTES, votes.checkpoint ? 1 : 0);
     this.fused.setControl(SLOT_NONFINITE_VOTES, finite ? 0 : 1);
@@ -95,16 +91,13 @@ export class Trainer {
         for (const n of named) n.tensor.dispose();
       }
     }
-    const t3 = performance.now();
     return {
       localLoss,
-      globalLoss: this.fused.control(SLOT_LOSS_SUM) / worldSize,
       applied,
       stop: this.fused.control(SLOT_STOP_VOTES) > 0,
       checkpoint: this.fused.control(SLOT_CHECKPOINT_VOTES) > 0,
       computeSeconds: (t1 - t0) / 1000,
       allreduceSeconds: (t2 - t1) / 1000,
-      applySeconds: (t3 - t2) / 1000,
       allreduceBytes: stats.bytesSent,
     };
   }

@@ -8,10 +8,11 @@ import type { Dataset } from '@dtrain/shared/data/api';
 import { DtrainError, NonFiniteLossError, WorldAbortedError } from '@dtrain/shared/errors';
 import { validateJobSpec, type BackendName, type JobSpec } from '@dtrain/shared/job-spec';
 import { startMetricsServerWithFallback } from '@dtrain/shared/metrics/metrics-endpoint';
+import type { StepObservation } from '@dtrain/shared/metrics/metric-names';
 import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
 import { buildModel } from '@dtrain/shared/model/build-model';
 import type { EpochPlan__Output } from '@dtrain/shared/proto';
-import { positionAfter, type ShardPlanState } from '@dtrain/shared/shard-plan';
+import { positionAfter, type PlanPosition } from '@dtrain/shared/shard-plan';
 import { selectBackend } from './backend/select-backend';
 import type { Collective } from './collective/api';
 import { createRingCollective, startPeerServer } from './collective/index';
@@ -53,13 +54,6 @@ export interface WorkerResult {
   backend: string;
 }
 
-interface PlanState {
-  start: ShardPlanState;
-  next: ShardPlanState;
-  worldSize: number;
-  batchSize: number;
-  steps: number;
-}
 
 export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
   let log = options.log ?? ((line: string) => process.stderr.write(`[worker] ${line}\n`));
@@ -137,7 +131,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     let stepsDone = 0;
     let globalStep = joined.resume?.globalStep ?? 0;
     let lastCheckpointStep = resumeFrom ? globalStep : -1;
-    let position: { plan: PlanState; stepsDone: number; epoch: number; stepInEpoch: number } | null = null;
+    let position: { plan: PlanPosition; stepsDone: number; epoch: number; stepInEpoch: number } | null = null;
 
     const writeCheckpoint = async (why: string): Promise<void> => {
       if (rank !== 0 || !spec.checkpoint || !position || lastCheckpointStep === globalStep) return;
@@ -171,7 +165,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     };
 
     const runPlan = async (plan: EpochPlan__Output): Promise<boolean> => {
-      const planState = JSON.parse(plan.planStateJson) as PlanState;
+      const planState = JSON.parse(plan.planStateJson) as PlanPosition;
       const b = plan.batchSize;
       const indices = Uint32Array.from(plan.indices);
       for (let s = 0; s < plan.steps; s++) {
@@ -201,25 +195,25 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         globalStep += 1;
         stepsDone += 1;
         position = { plan: planState, stepsDone: s + 1, epoch: plan.epoch, stepInEpoch: plan.firstStepInEpoch + s + 1 };
+        const observed: StepObservation = {
+          loss: outcome.localLoss,
+          samples: b,
+          computeSeconds: outcome.computeSeconds,
+          allreduceSeconds: outcome.allreduceSeconds,
+          stepSeconds,
+          allreduceBytes: outcome.allreduceBytes,
+        };
         sess.send({
           step: {
+            ...observed,
             globalStep: globalStep - 1,
             epoch: plan.epoch,
             stepInEpoch: plan.firstStepInEpoch + s,
-            loss: outcome.localLoss,
-            samples: b,
-            computeSeconds: outcome.computeSeconds,
-            allreduceSeconds: outcome.allreduceSeconds,
-            stepSeconds,
-            allreduceBytes: outcome.allreduceBytes,
             gradientNorms: norms,
             weightsDigest,
           },
         });
-        metrics.observeStep({
-          loss: outcome.localLoss, samples: b, computeSeconds: outcome.computeSeconds, allreduceSeconds: outcome.allreduceSeconds,
-          stepSeconds, allreduceBytes: outcome.allreduceBytes, epoch: plan.epoch,
-        });
+        metrics.observeStep({ ...observed, epoch: plan.epoch });
         if (norms.length > 0) metrics.setGradientNorms(norms);
         const periodic = spec.checkpoint?.everySteps !== undefined && globalStep % spec.checkpoint.everySteps === 0;
         if (outcome.checkpoint) checkpointRequested = false;

@@ -43,7 +43,7 @@ describe('Trainer memory', () => {
       const outcome = await trainer.step(batch, step, { stop: false, checkpoint: false });
       batch.xs.dispose();
       batch.ys.dispose();
-      losses.push(outcome.globalLoss);
+      losses.push(outcome.localLoss);
       expect(outcome.applied).toBe(true);
       if (step % 25 === 24) trainer.evaluate((idx) => dataset.batch('test', idx), validation);
       counts.push(tf.memory().numTensors);

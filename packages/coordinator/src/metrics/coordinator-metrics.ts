@@ -2,6 +2,7 @@
 // reports, plus the detectors' verdicts. Exported on the coordinator's /metrics endpoint.
 import { MetricSet } from '@dtrain/shared/metrics/metric-set';
 import type { Registry } from 'prom-client';
+import type { StepObservation } from '@dtrain/shared/metrics/metric-names';
 
 export interface CoordinatorMetricsOptions {
   job: string;
@@ -9,14 +10,8 @@ export interface CoordinatorMetricsOptions {
   defaultMetrics?: boolean;
 }
 
-export interface RankStepReport {
+export interface RankStepReport extends StepObservation {
   rank: number;
-  loss: number;
-  samples: number;
-  computeSeconds: number;
-  allreduceSeconds: number;
-  stepSeconds: number;
-  allreduceBytes: number;
 }
 
 export interface ValidationResult {

@@ -159,3 +159,13 @@ export function metricsReference(): string[] {
 export function metricsReferenceTable(): string {
   return [...METRICS_REFERENCE_HEADER, ...metricsReference()].join('\n');
 }
+
+/** One step of one rank as both the worker's and the coordinator's metrics see it (the StepReport fields). */
+export interface StepObservation {
+  loss: number;
+  samples: number;
+  computeSeconds: number;
+  allreduceSeconds: number;
+  stepSeconds: number;
+  allreduceBytes: number;
+}

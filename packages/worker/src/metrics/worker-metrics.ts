@@ -1,5 +1,6 @@
 // Rank-level metrics of one worker process, exported on its own /metrics endpoint with labels
 // { job, rank }. The coordinator exports the job-level view of the same step reports.
+import type { StepObservation } from '@dtrain/shared/metrics/metric-names';
 import { MetricSet } from '@dtrain/shared/metrics/metric-set';
 import type { Registry } from 'prom-client';
 import type { LayerNorm } from './gradient-norms';
@@ -11,13 +12,7 @@ export interface WorkerMetricsOptions {
   defaultMetrics?: boolean;
 }
 
-export interface WorkerStepObservation {
-  loss: number;
-  samples: number;
-  computeSeconds: number;
-  allreduceSeconds: number;
-  stepSeconds: number;
-  allreduceBytes: number;
+export interface WorkerStepObservation extends StepObservation {
   epoch: number;
 }
 
