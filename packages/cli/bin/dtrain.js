@@ -1,7 +1,12 @@
 #!/usr/bin/env node
-// dtrain runs its TypeScript sources directly through tsx: no build step, and worker processes
-// spawned by the launcher start from this same file.
-import { register } from 'tsx/esm/api';
+// dtrain runs compiled JavaScript (packages/cli/dist, built by scripts/build.mjs, which `npm ci` runs as
+// `prepare`): no TypeScript is compiled at run time, so `dtrain --help` and every worker start fast.
+// Worker processes spawned by the launcher start from this same file.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/main.ts');
+const main = new URL('../dist/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write('dtrain: packages/cli/dist is missing: build it with `npm run build` (npm ci does this)\n');
+  process.exit(1);
+}
+await import(main.href);

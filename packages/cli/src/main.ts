@@ -1,14 +1,7 @@
-// The `dtrain` command line.
+// The `dtrain` command line. Commands load lazily (command-table.ts): `dtrain --help` touches no heavy
+// module, and each command imports only what it uses (tfjs only in workers).
 import { Command } from 'commander';
-import { registerCheckpointCommand } from './commands/checkpoint';
-import { registerCoordinatorCommand } from './commands/coordinator';
-import { registerEventsCommand } from './commands/events';
-import { registerExportCommand } from './commands/export';
-import { registerLaunchCommand } from './commands/launch';
-import { registerSchemaCommands } from './commands/schema';
-import { registerStatusCommand } from './commands/status';
-import { registerStopCommand } from './commands/stop';
-import { registerWorkerCommand } from './commands/worker';
+import { registerCommands } from './command-table';
 
 const program = new Command();
 program
@@ -16,14 +9,6 @@ program
   .description('data-parallel training of TensorFlow.js models across worker processes')
   .version('0.1.0')
   .showHelpAfterError();
-registerLaunchCommand(program);
-registerCoordinatorCommand(program);
-registerWorkerCommand(program);
-registerSchemaCommands(program);
-registerExportCommand(program);
-registerStatusCommand(program);
-registerStopCommand(program);
-registerEventsCommand(program);
-registerCheckpointCommand(program);
+await registerCommands(program, process.argv);
 
 await program.parseAsync(process.argv);

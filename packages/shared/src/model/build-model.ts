@@ -157,6 +157,8 @@ async function buildCustom(ctx: ModelBuildContext, spec: Extract<ModelSpec, { ki
   const path = isAbsolute(spec.module) ? spec.module : resolve(spec.module);
   let mod: Record<string, unknown>;
   try {
+    // dtrain itself runs compiled JavaScript; a TypeScript model module gets tsx's loader, on demand only.
+    if (/\.[cm]?tsx?$/.test(path)) (await import('tsx/esm/api')).register();
     mod = await import(pathToFileURL(path).href) as Record<string, unknown>;
   } catch (err) {
     throw new CustomModelError(path, `cannot import: ${(err as Error).message}`);
