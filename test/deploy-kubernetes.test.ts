@@ -164,7 +164,7 @@ beforeAll(async () => {
       else sources.push({ file, object });
     }
   }
-  // The real executable's help, as a user would read it (both at once: each start costs ~1 s of tsx).
+  // The real executable's help, as a user would read it (both at once).
   const help = (command: string) => execFileAsync(process.execPath, [DTRAIN_BIN, command, '--help'], { cwd: REPO, timeout: CLI_HELP_TIMEOUT_MS });
   const [coordinator, worker] = await Promise.all([help('coordinator'), help('worker')]);
   coordinatorHelp = coordinator.stdout;
@@ -451,7 +451,8 @@ describe('deploy/docker', () => {
       const workdir = ops.find((o) => o.op === 'WORKDIR')!.rest;
       expect(workdir).toBe('/app');
       expect(existsSync(join(REPO, entrypoint[1]))).toBe(true);
-      const copies = ops.filter((o) => o.op === 'COPY');
+      // COPY --from=build takes the build stage's output (packages/cli/dist), not a file of the context.
+      const copies = ops.filter((o) => o.op === 'COPY' && !o.rest.startsWith('--from='));
       expect(copies.length).toBeGreaterThanOrEqual(8);
       for (const { rest } of copies) {
         const parts = rest.split(/\s+/);
@@ -462,15 +463,19 @@ describe('deploy/docker', () => {
       }
       // The runtime needs proto/ (loaded at run time), the sources and the example data.
       const copied = new Set(copies.flatMap((c) => c.rest.split(/\s+/).slice(0, -1)));
-      for (const needed of ['proto', 'packages', 'examples', 'package-lock.json']) expect(copied.has(needed), needed).toBe(true);
+      for (const needed of ['proto', 'packages', 'examples', 'package-lock.json', 'scripts']) expect(copied.has(needed), needed).toBe(true);
+      // The runtime stage takes the compiled JavaScript from the build stage, which runs the build.
+      expect(ops.some((o) => o.op === 'RUN' && o.rest.includes('npm run build'))).toBe(true);
+      expect(ops.some((o) => o.op === 'COPY' && /^--from=build \/app\/packages\/cli\/dist /.test(o.rest))).toBe(true);
     });
   }
 
-  it('`npm ci --omit=dev` keeps what runs: tsx is a runtime dependency of packages/cli', () => {
+  it('`npm ci --omit=dev` keeps what runs: tsx (for TypeScript model modules) is a dependency of packages/shared', () => {
     const ops = instructions('deploy/docker/Dockerfile');
-    expect(ops.some((o) => o.op === 'RUN' && o.rest.includes('npm ci --omit=dev'))).toBe(true);
-    const cli = JSON.parse(readFileSync(join(REPO, 'packages/cli/package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    expect(Object.keys(cli.dependencies)).toContain('tsx');
+    // --ignore-scripts: `prepare` would run the build, whose esbuild is a dev dependency.
+    expect(ops.some((o) => o.op === 'RUN' && o.rest.includes('npm ci --omit=dev --ignore-scripts'))).toBe(true);
+    const shared = JSON.parse(readFileSync(join(REPO, 'packages/shared/package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(Object.keys(shared.dependencies)).toContain('tsx');
     // node_modules must stay out of the build context (it would overwrite the image's install).
     expect(ignored).toContain('**/node_modules');
   });
