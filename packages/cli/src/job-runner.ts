@@ -77,7 +77,7 @@ export function formatSummary(r: JobResult): string {
     if (v.accuracy !== undefined) lines.push(`  held-out accuracy: ${(100 * v.accuracy).toFixed(2)}% (${v.count} samples)`);
     if (v.mse !== undefined) lines.push(`  held-out mse:  ${v.mse.toFixed(5)}  mae: ${(v.mae ?? Number.NaN).toFixed(5)} (${v.count} samples)`);
   }
-  if (r.samplesPerSec !== null) lines.push(`  samples/s:    ${Math.round(r.samplesPerSec).toLocaleString('en-US')}`);
+  if (r.samplesPerSec !== null) lines.push(`  samples/s:    ${Math.round(r.samplesPerSec).toLocaleString('en-US')} (average over training, as in the progress line)`);
   lines.push(`  wall time:    ${r.wallSeconds.toFixed(1)} s`);
   if (r.lastCheckpoint) lines.push(`  checkpoint:   ${r.lastCheckpoint}`);
   if (r.restarts) lines.push(`  restarts:     ${r.restarts}`);

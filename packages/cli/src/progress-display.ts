@@ -1,5 +1,7 @@
 // What `dtrain launch` shows while a job runs: a progress bar on a terminal, plain log lines otherwise
-// (CI logs, pipes), so output stays readable in both.
+// (CI logs, pipes), so output stays readable in both. Two throughputs, named: "now" (the last few
+// steps) and "average" (samples trained / seconds since training began), which at the last step is
+// exactly the summary's samples/s (README: "What samples/s means"). Epochs count from 1.
 import cliProgress from 'cli-progress';
 import type { StepProgress, ValidationResult } from '@dtrain/coordinator/api';
 
@@ -14,11 +16,18 @@ export interface ProgressDisplay {
 }
 
 export function formatValidation(v: ValidationResult): string {
-  const parts = [`validation after epoch ${v.epoch + 1}: loss ${v.loss.toFixed(4)}`];
+  const parts = [`validation after epoch ${v.epoch}: loss ${v.loss.toFixed(4)}`];
   if (v.accuracy !== undefined) parts.push(`accuracy ${(100 * v.accuracy).toFixed(2)}%`);
   if (v.mse !== undefined) parts.push(`mse ${v.mse.toFixed(5)}`);
   if (v.mae !== undefined) parts.push(`mae ${v.mae.toFixed(5)}`);
   return `${parts.join(', ')} (${v.count} held-out samples)`;
+}
+
+const count = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** "5,720 samples/s now, 2,274 average" */
+export function formatThroughput(p: Pick<StepProgress, 'samplesPerSec' | 'avgSamplesPerSec'>): string {
+  return `${count(p.samplesPerSec)} samples/s now, ${count(p.avgSamplesPerSec)} average`;
 }
 
 export function createProgressDisplay(opts: { tty: boolean; write: (text: string) => void; quiet?: boolean }): ProgressDisplay {
@@ -28,7 +37,7 @@ export function createProgressDisplay(opts: { tty: boolean; write: (text: string
 
 class BarDisplay implements ProgressDisplay {
   private readonly multi = new cliProgress.MultiBar({
-    format: 'epoch {epoch} |{bar}| {percentage}% | step {value}/{total} | loss {loss} | {sps} samples/s | eta {eta_formatted}',
+    format: 'epoch {epoch} |{bar}| {percentage}% | step {value}/{total} | loss {loss} | {sps} | eta {eta_formatted}',
     hideCursor: true,
     clearOnComplete: false,
     stopOnComplete: false,
@@ -37,7 +46,7 @@ class BarDisplay implements ProgressDisplay {
   private bar: cliProgress.SingleBar | null = null;
 
   step(p: StepProgress): void {
-    const payload = { epoch: `${p.epoch + 1}/${p.epochs}`, loss: p.loss.toFixed(4), sps: Math.round(p.samplesPerSec).toLocaleString('en-US') };
+    const payload = { epoch: `${p.epoch}/${p.epochs}`, loss: p.loss.toFixed(4), sps: formatThroughput(p) };
     if (!this.bar) this.bar = this.multi.create(p.totalSteps, p.globalStep, payload);
     else this.bar.update(p.globalStep, payload);
   }
@@ -64,7 +73,7 @@ class LineDisplay implements ProgressDisplay {
     const now = Date.now();
     if (this.quiet || (now - this.lastLogMs < LOG_EVERY_MS && p.globalStep !== p.totalSteps && p.stepInEpoch !== p.stepsInEpoch)) return;
     this.lastLogMs = now;
-    this.write(`epoch ${p.epoch + 1}/${p.epochs} step ${p.stepInEpoch}/${p.stepsInEpoch} (global ${p.globalStep}/${p.totalSteps}) loss ${p.loss.toFixed(4)} ${Math.round(p.samplesPerSec)} samples/s\n`);
+    this.write(`epoch ${p.epoch}/${p.epochs} step ${p.stepInEpoch}/${p.stepsInEpoch} (global ${p.globalStep}/${p.totalSteps}) loss ${p.loss.toFixed(4)} ${formatThroughput(p)}\n`);
   }
 
   validation(v: ValidationResult): void {

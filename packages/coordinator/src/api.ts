@@ -1,7 +1,8 @@
 // Contract of the coordinator: what launches it (the CLI) passes in, and what it reports out.
 // The coordinator owns membership, the data plan, failure detection and job-level metrics; it never
 // touches tensors.
-import type { ControlBus } from '@dtrain/shared/control/api';
+import type { ControlBus, JobEvent } from '@dtrain/shared/control/api';
+import type { RankStepsEvent } from './live/api';
 import type { JobSpec } from '@dtrain/shared/job-spec';
 
 export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 120_000;
@@ -37,16 +38,24 @@ export type JobState = 'rendezvous' | 'running' | 'stopping' | 'finished' | 'fai
 export interface StepProgress {
   globalStep: number;
   totalSteps: number;
+  /** Counted from 1, as users read it (the wire and checkpoint state count from 0). */
   epoch: number;
   epochs: number;
   stepInEpoch: number;
   stepsInEpoch: number;
   /** Mean of the ranks' local losses: the loss of the global batch. */
   loss: number;
+  /** Recent throughput: samples of the last steps / their wall time (smoothed over ~5 steps). */
   samplesPerSec: number;
+  /**
+   * The run's throughput so far: samples trained / seconds from the start of training (every worker
+   * joined) to this step's end. The summary's samples/s is this figure at the last step.
+   */
+  avgSamplesPerSec: number;
 }
 
 export interface ValidationResult {
+  /** The epoch just completed, counted from 1 (also in events and the --json summary). */
   epoch: number;
   globalStep: number;
   count: number;
@@ -80,4 +89,8 @@ export interface CoordinatorEvents {
   step: [StepProgress];
   validation: [ValidationResult];
   state: [JobState];
+  /** Every job event, as published on the control bus (the live page reads these). */
+  event: [JobEvent];
+  /** Every rank's report of a completed step (the live page's per-rank throughput and time split). */
+  'rank-steps': [RankStepsEvent];
 }

@@ -27,6 +27,8 @@ import { VanishingGradientDetector } from './health/vanishing-gradient-detector'
 import { startMetricsServerWithFallback } from '@dtrain/shared/metrics/metrics-endpoint';
 import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
 import { describeDatasetSizes, type DatasetSizes } from './dataset-sizes';
+import { createLivePage } from './live/live-page';
+import type { LivePage } from './live/api';
 
 /** A step report with the rank from its message envelope. */
 type RankedStepReport = StepReport__Output & { rank: number };
@@ -94,6 +96,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private boundAddress = '';
   readonly metrics: CoordinatorMetrics;
   private metricsServer: MetricsServer | null = null;
+  private live: LivePage | null = null;
   private readonly stragglers: StragglerDetector;
   private readonly vanishing: VanishingGradientDetector;
 
@@ -134,14 +137,15 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       this.resume = await readResumeState(this.options.resumeFrom, this.spec, this.sizes.trainSize);
       this.planState = this.resume.planState;
       this.globalStep = this.resume.globalStep;
-      this.log(`resuming from ${this.resume.checkpointPath} at global step ${this.globalStep} (epoch ${this.planState.epoch})`);
+      this.log(`resuming from ${this.resume.checkpointPath} at global step ${this.globalStep} (epoch ${this.planState.epoch + 1})`);
     } else {
       this.planState = initialPlanState(this.spec.seed, this.sizes.trainSize);
     }
     this.totalSteps = this.globalStep + this.countRemainingSteps();
     if (this.options.metricsListen) {
-      this.metricsServer = await startMetricsServerWithFallback(this.options.metricsListen, this.metrics.registry, () => this.state === 'running', this.log);
-      this.log(`metrics on ${this.metricsServer.url}/metrics`);
+      this.live = createLivePage({ source: this, job: this.spec.name });
+      this.metricsServer = await startMetricsServerWithFallback(this.options.metricsListen, this.metrics.registry, () => this.state === 'running', this.log, this.live.routes);
+      this.log(`metrics on ${this.metricsServer.url}/metrics; live page: ${this.metricsServer.url}/`);
     }
     const proto = loadDtrainProto();
     this.server.addService(proto.dtrain.v1.Coordinator.service, {
@@ -193,7 +197,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       state: this.state,
       generation: this.world?.generation ?? 0,
       workers: this.sessions.size,
-      epoch: this.currentPlan?.epoch ?? this.planState?.epoch ?? 0,
+      epoch: (this.currentPlan?.epoch ?? this.planState?.epoch ?? 0) + 1,
       globalStep: this.stepsDone,
       loss: this.lastLoss,
       samplesPerSec: this.recentSamplesPerSec,
@@ -226,6 +230,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.failureTimer) clearTimeout(this.failureTimer);
     this.rendezvous?.close('coordinator closed');
+    this.live?.close();
     await this.metricsServer?.close().catch(() => undefined);
     for (const s of this.sessions.values()) {
       if (!s.closed) { s.closed = true; s.call.end(); }
@@ -452,12 +457,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const progress: StepProgress = {
       globalStep: report.globalStep + 1,
       totalSteps: this.totalSteps,
-      epoch: report.epoch,
+      epoch: report.epoch + 1,
       epochs: this.epochs,
       stepInEpoch: report.stepInEpoch + 1,
       stepsInEpoch: plan ? plan.firstStepInEpoch + plan.steps : 0,
       loss,
       samplesPerSec: this.recentSamplesPerSec,
+      avgSamplesPerSec: this.averageSamplesPerSec() ?? 0,
     };
     this.emit('step', progress);
     this.checkReplicasAgree(report.globalStep, list);
@@ -474,6 +480,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   private observeStepHealth(globalStep: number, reports: RankedStepReport[]): void {
     const byRank = [...reports].sort((a, b) => a.rank - b.rank);
+    this.emit('rank-steps', { globalStep, generation: this.world?.generation ?? 0, ranks: byRank });
     // A ranked StepReport carries every field the metrics read (shared StepObservation).
     this.metrics.onStepReports(globalStep, byRank);
     if (byRank.length > 1) {
@@ -515,7 +522,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const metrics = this.spec.validation.metrics;
     const task = this.sizes.task;
     const result: ValidationResult = {
-      epoch: report.epoch,
+      epoch: report.epoch + 1,
       globalStep: this.globalStep,
       count,
       loss: count > 0 ? sum((r) => r.valLossSum) / count : Number.NaN,
@@ -589,7 +596,6 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.setState(status === 'failed' ? 'failed' : 'finished');
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     if (this.shutdownTimer) clearTimeout(this.shutdownTimer);
-    const trainSeconds = this.trainStartMs > 0 ? (Date.now() - this.trainStartMs) / 1000 : 0;
     const backends = [...new Set([...this.sessions.values()].map((s) => s.backend).filter(Boolean))];
     const result: JobResult = {
       status,
@@ -600,7 +606,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       loss: this.lastLoss,
       accuracy: this.lastValidation?.accuracy ?? null,
       validation: this.lastValidation,
-      samplesPerSec: trainSeconds > 0 ? this.samplesTrained / trainSeconds : null,
+      samplesPerSec: this.averageSamplesPerSec(),
       wallSeconds: (Date.now() - this.startMs) / 1000,
       backend: backends.length > 0 ? backends.join(',') : null,
       lastCheckpoint: this.lastCheckpoint,
@@ -615,6 +621,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   // --- helpers --------------------------------------------------------------------------------
+
+  /** Samples trained / seconds from the start of training to the last completed step (README: samples/s). */
+  private averageSamplesPerSec(): number | null {
+    const seconds = (this.lastStepMs - this.trainStartMs) / 1000;
+    return this.trainStartMs > 0 && this.samplesTrained > 0 && seconds > 0 ? this.samplesTrained / seconds : null;
+  }
 
   /** Tells every rank to stop, and gives them SHUTDOWN_GRACE_MS to write the final checkpoint and say done. */
   private broadcastStop(reason: string): void {
@@ -641,7 +653,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   private publish(kind: EventKind, data: Record<string, unknown>): void {
-    this.options.bus?.publish({ job: this.spec.name, kind, time: new Date().toISOString(), generation: this.world?.generation ?? 0, data: { jobId: this.jobId, ...data } });
+    const event = { job: this.spec.name, kind, time: new Date().toISOString(), generation: this.world?.generation ?? 0, data: { jobId: this.jobId, ...data } };
+    this.options.bus?.publish(event);
+    this.emit('event', event);
   }
 }
 

@@ -26,6 +26,7 @@ export interface JobStatus {
   state: 'rendezvous' | 'running' | 'stopping' | 'finished' | 'failed';
   generation: number;
   workers: number;
+  /** Counted from 1. */
   epoch: number;
   globalStep: number;
   loss: number | null;

@@ -2,6 +2,7 @@
 //   /metrics  exposition text of the registry
 //   /healthz  200 "ok" while the process lives (liveness)
 //   /readyz   200 when isReady() else 503 (readiness: e.g. joined a world / world formed)
+// plus any extra GET routes the caller mounts (the coordinator's live page at /).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -24,7 +25,12 @@ export interface MetricsServerOptions {
   registry: MetricsSource;
   /** Readiness; default: always ready. */
   isReady?: () => boolean;
+  /** Extra GET routes by exact path (e.g. '/' and '/live/feed' for the live page). */
+  routes?: Readonly<Record<string, HttpRoute>>;
 }
+
+/** Answers one GET (or HEAD) request; may keep the response open (Server-Sent Events). */
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 export interface MetricsServer {
   readonly port: number;
@@ -43,7 +49,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   const isReady = options.isReady ?? (() => true);
 
   const server = createServer((req, res) => {
-    void handle(req, res, registry, isReady);
+    void handle(req, res, registry, isReady, options.routes ?? {});
   });
   // Prometheus keeps scrape connections alive; a short keep-alive lets close() finish promptly.
   server.keepAliveTimeout = 5_000;
@@ -75,10 +81,22 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, registry: MetricsSource, isReady: () => boolean): Promise<void> {
+async function handle(
+  req: IncomingMessage, res: ServerResponse, registry: MetricsSource, isReady: () => boolean, routes: Readonly<Record<string, HttpRoute>>,
+): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     send(res, 405, 'text/plain; charset=utf-8', `method ${req.method ?? '?'} not allowed\n`, { allow: 'GET, HEAD' });
+    return;
+  }
+  const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+  if (route) {
+    try {
+      await route(req, res);
+    } catch (err) {
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `${path} failed: ${(err as Error).message}\n`);
+      else res.destroy();
+    }
     return;
   }
   switch (path) {
