@@ -89,7 +89,6 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     log(`joined job ${joined.jobId} generation ${joined.generation} as rank ${rank}/${worldSize} (local rank ${joined.localRank})`);
 
     const choice = await selectBackend({ requested: options.backend ?? spec.backend, localRank: joined.localRank, log });
-    log(`backend ${choice.name} (${choice.packageName})`);
 
     const metrics = new WorkerMetrics({ job: spec.name, rank });
     if (options.metricsPort !== undefined) {

@@ -109,6 +109,26 @@ async function tryCandidate(candidate: ForcedBackend, importer: ModuleImporter, 
   }
 }
 
+function isNotInstalled(reason: string): boolean {
+  return reason.includes(' is not installed ');
+}
+
+/**
+ * The log line for a choice, e.g. "backend wasm (@tensorflow/tfjs-backend-wasm), chosen by 'auto':
+ * @tensorflow/tfjs-node-gpu and @tensorflow/tfjs-node are not installed (optional, see README: Backends)".
+ */
+export function describeChoice(choice: BackendChoice): string {
+  const head = `backend ${choice.name} (${choice.packageName})`;
+  if (choice.requested !== 'auto') return `${head}, as requested`;
+  const missing = choice.skipped.filter((s) => isNotInstalled(s.reason)).map((s) => PACKAGE_OF[s.candidate as ForcedBackend] ?? s.candidate);
+  const failed = choice.skipped.filter((s) => !isNotInstalled(s.reason)).map((s) => `${s.candidate} failed: ${s.reason}`);
+  const why = [
+    ...(missing.length > 0 ? [`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed (optional, see README: Backends)`] : []),
+    ...failed,
+  ];
+  return `${head}, chosen by 'auto'${why.length > 0 ? `: ${why.join('; ')}` : ''}`;
+}
+
 /**
  * Selects and activates the tfjs backend. 'auto' takes the first candidate that loads; a forced
  * backend that cannot be used throws BackendUnavailableError with the reason.
@@ -142,9 +162,9 @@ export async function selectBackend(opts: SelectBackendOptions): Promise<Backend
       ...(attempt.usingGpu !== undefined ? { usingGpu: attempt.usingGpu } : {}),
       ...(attempt.wasmKernels !== undefined ? { wasmKernels: attempt.wasmKernels } : {}),
     };
-    const why = skipped.map((s) => `${s.candidate}: ${s.reason}`).join('; ');
-    log(`backend: local rank ${opts.localRank} chose '${choice.name}' (${choice.packageName}) for '${opts.requested}'` +
-      (why ? `; skipped ${why}` : ''));
+    // One line per machine, not per worker: local rank 0 says what was chosen and why. Another local
+    // rank speaks only when something other than a missing optional package made it skip a backend.
+    if (opts.localRank <= 0 || skipped.some((s) => !isNotInstalled(s.reason))) log(describeChoice(choice));
     return choice;
   }
   // cpu ships with @tensorflow/tfjs, so only a broken install gets here.
