@@ -8,7 +8,7 @@
 //
 //   node scripts/build.mjs          (also: npm run build; npm ci runs it as `prepare`)
 import { build as esbuild } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -59,7 +59,6 @@ const externalNpmPackages = {
 
 export async function build({ quiet = false } = {}) {
   const started = performance.now();
-  rmSync(DIST, { recursive: true, force: true });
   const result = await esbuild({
     absWorkingDir: ROOT,
     entryPoints: { main: 'packages/cli/src/main.ts' },
@@ -79,7 +78,11 @@ export async function build({ quiet = false } = {}) {
     logLevel: quiet ? 'error' : 'warning',
     metafile: true,
   });
-  const files = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).length;
+  // Drop chunks of earlier builds only now: a dtrain process started before this build keeps its files
+  // until the new ones are complete (chunk names carry a content hash, so unchanged chunks stay).
+  const outputs = new Set(Object.keys(result.metafile.outputs).map((f) => f.split('/').pop()));
+  for (const name of readdirSync(DIST)) if (!outputs.has(name)) rmSync(`${DIST}/${name}`, { recursive: true, force: true });
+  const files = [...outputs].filter((f) => f.endsWith('.js')).length;
   if (!quiet) console.log(`dtrain build: ${files} modules in packages/cli/dist (${Math.round(performance.now() - started)} ms)`);
   return result;
 }
