@@ -166,14 +166,16 @@ export function renderTables(records: Measured[], when: Date): { readme: string;
     '',
     '| example | command | held-out result | samples/s | wall |',
     '| --- | --- | --- | --- | --- |',
-    ...rows.map(({ e, r }) => `| ${e.title} | \`npx dtrain launch --workers ${e.workers} examples/${e.name}.yaml\` | ${heldOutResult(r, e, false)} | ${sps(r)} | ${wall(r)} |`),
+    ...rows.map(({ e, r }) => `| ${e.title} | \`npx dtrain launch --workers ${e.workers} examples/${e.name}.yaml\` | ` +
+      `${heldOutResult(r, e, false)} | ${sps(r)} | ${wall(r)} |`),
   ].join('\n');
   const docs = [
     `Measured by \`bench/examples.ts\` (${machine}).`,
     '',
     '| example | command | workers | steps | held-out result | samples/s | wall time |',
     '| --- | --- | --- | --- | --- | --- | --- |',
-    ...rows.map(({ e, r }) => `| ${e.name} | \`dtrain launch --workers ${e.workers} examples/${e.name}.yaml\` | ${e.workers} | ${r.steps ?? '–'} | ${heldOutResult(r, e, true)} | ${sps(r)} | ${wall(r)} |`),
+    ...rows.map(({ e, r }) => `| ${e.name} | \`dtrain launch --workers ${e.workers} examples/${e.name}.yaml\` | ${e.workers} | ` +
+      `${r.steps ?? '–'} | ${heldOutResult(r, e, true)} | ${sps(r)} | ${wall(r)} |`),
   ].join('\n');
   return { readme, docs };
 }

@@ -74,7 +74,10 @@ export async function build({ quiet = false } = {}) {
     sourcemap: 'linked',
     plugins: [externalNpmPackages],
     // What esbuild's require() of an external package calls in an ES module: Node's own, per output file.
-    banner: { js: "import { createRequire as __dtrainCreateRequire } from 'node:module';\nconst require = __dtrainCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __dtrainCreateRequire } from 'node:module';\n" +
+        'const require = __dtrainCreateRequire(import.meta.url);',
+    },
     logLevel: quiet ? 'error' : 'warning',
     metafile: true,
   });

@@ -23,7 +23,10 @@ function fakeCoordinator(): EventEmitter & LiveSource {
 }
 
 function step(globalStep: number, loss: number): StepProgress {
-  return { globalStep, totalSteps: 100, epoch: 1, epochs: 2, stepInEpoch: globalStep, stepsInEpoch: 50, loss, samplesPerSec: 1000, avgSamplesPerSec: 800 };
+  return {
+    globalStep, totalSteps: 100, epoch: 1, epochs: 2, stepInEpoch: globalStep, stepsInEpoch: 50, loss,
+    samplesPerSec: 1000, avgSamplesPerSec: 800,
+  };
 }
 
 async function serve(source: LiveSource): Promise<string> {

@@ -185,8 +185,11 @@ function renderRing() {
     svg.innerHTML = out;
   }
   $('generations').innerHTML = ws.map((w) => {
-    const lost = w.lost.map((l) => `<span class="lost">lost rank ${l.rank} at ${clock(l.time)}: ${escapeHtml(String(l.reason))}</span>`).join('; ');
-    return `<li value="${w.generation}" data-generation="${w.generation}">generation ${w.generation}: ${w.members.length} ranks, formed ${clock(w.time)}${lost ? ` — ${lost}` : ''}</li>`;
+    const lost = w.lost
+      .map((l) => `<span class="lost">lost rank ${l.rank} at ${clock(l.time)}: ${escapeHtml(String(l.reason))}</span>`)
+      .join('; ');
+    const formed = `generation ${w.generation}: ${w.members.length} ranks, formed ${clock(w.time)}`;
+    return `<li value="${w.generation}" data-generation="${w.generation}">${formed}${lost ? ` — ${lost}` : ''}</li>`;
   }).join('');
   $('generation').textContent = current ? String(current.generation) : '–';
 }
@@ -194,22 +197,28 @@ function renderRing() {
 function renderLists() {
   const s = stragglers();
   $('stragglers').innerHTML = s.length
-    ? s.map((e) => `<li data-rank="${e.data.rank}">rank ${e.data.rank}: compute ${fmt(e.data.ratio, 2)}× the other ranks' median</li>`).join('')
+    ? s.map((e) => `<li data-rank="${e.data.rank}">rank ${e.data.rank}: compute ${fmt(e.data.ratio, 2)}× ` +
+      'the other ranks\' median</li>').join('')
     : '<li class="none">none flagged</li>';
   const cps = live.events.filter((e) => e.kind === 'checkpoint-written');
   $('checkpoints').innerHTML = cps.length
-    ? cps.slice(-10).reverse().map((e) => `<li>step ${e.data.globalStep} · ${clock(e.time)} · ${escapeHtml(String(e.data.path))}</li>`).join('')
+    ? cps.slice(-10).reverse()
+      .map((e) => `<li>step ${e.data.globalStep} · ${clock(e.time)} · ${escapeHtml(String(e.data.path))}</li>`).join('')
     : '<li class="none">none yet</li>';
   const rows = live.events.slice(-200).reverse().map((e) => {
     const { jobId, members, ...rest } = e.data;
-    const details = members ? `${members.length} ranks: ${members.map((m) => `${m.rank}=${m.hostname}/${m.localRank}`).join(', ')}` : summarize(rest);
-    return `<tr data-kind="${e.kind}"><td>${clock(e.time)}</td><td>${e.generation}</td><td>${e.kind}</td><td class="details">${escapeHtml(details)}</td></tr>`;
+    const details = members
+      ? `${members.length} ranks: ${members.map((m) => `${m.rank}=${m.hostname}/${m.localRank}`).join(', ')}`
+      : summarize(rest);
+    return `<tr data-kind="${e.kind}"><td>${clock(e.time)}</td><td>${e.generation}</td><td>${e.kind}</td>` +
+      `<td class="details">${escapeHtml(details)}</td></tr>`;
   });
   $('events').tBodies[0].innerHTML = rows.join('');
 }
 
 function summarize(data) {
-  return Object.entries(data).map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toPrecision(5) : typeof v === 'object' ? JSON.stringify(v) : v}`).join(', ');
+  const show = (v) => (typeof v === 'number' ? +v.toPrecision(5) : typeof v === 'object' ? JSON.stringify(v) : v);
+  return Object.entries(data).map(([k, v]) => `${k}: ${show(v)}`).join(', ');
 }
 
 function escapeHtml(s) {
