@@ -9,4 +9,10 @@ if (!existsSync(main)) {
   process.stderr.write('dtrain: packages/cli/dist is missing: build it with `npm run build` (npm ci does this)\n');
   process.exit(1);
 }
+// A job whose custom model is TypeScript: register tsx now, before this worker connects to anyone
+// (packages/shared/src/model/typescript-loader.ts says why).
+if (process.env.DTRAIN_PRELOAD_TSX === '1') {
+  (await import('tsx/esm/api')).register();
+  globalThis[Symbol.for('dtrain.tsx-registered')] = true;
+}
 await import(main.href);

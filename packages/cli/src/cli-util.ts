@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { JobSpecError } from '@dtrain/shared/errors';
 import { loadJobSpec, type JobSpec } from '@dtrain/shared/job-spec';
+import { isTypeScriptModule, PRELOAD_TSX_ENV } from '@dtrain/shared/model/typescript-loader';
 
 export function exitWith(code: number, message: string): never {
   process.stderr.write(`dtrain: ${message}\n`);
@@ -18,7 +19,10 @@ export function parsePositiveInt(flag: string): (value: string) => number {
 /** Loads and validates a job file; a bad one ends the process with the named fields (exit 2). */
 export function loadSpecOrExit(path: string): JobSpec {
   try {
-    return loadJobSpec(path);
+    const spec = loadJobSpec(path);
+    // Local workers inherit this: they register tsx at start, before connecting (typescript-loader.ts).
+    if (spec.model.kind === 'custom' && isTypeScriptModule(spec.model.module)) process.env[PRELOAD_TSX_ENV] = '1';
+    return spec;
   } catch (err) {
     if (err instanceof JobSpecError) exitWith(2, err.message);
     throw err;

@@ -1,5 +1,6 @@
 // Builds the tf.LayersModel of a job. Every kernel initializer is seeded from the job seed and
 // the layer's position (deriveSeed), so every rank builds bit-identical starting weights.
+import { ensureTypeScriptLoader, isTypeScriptModule } from './typescript-loader';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
@@ -157,8 +158,8 @@ async function buildCustom(ctx: ModelBuildContext, spec: Extract<ModelSpec, { ki
   const path = isAbsolute(spec.module) ? spec.module : resolve(spec.module);
   let mod: Record<string, unknown>;
   try {
-    // dtrain itself runs compiled JavaScript; a TypeScript model module gets tsx's loader, on demand only.
-    if (/\.[cm]?tsx?$/.test(path)) (await import('tsx/esm/api')).register();
+    // dtrain itself runs compiled JavaScript; a TypeScript model module needs tsx's loader.
+    if (isTypeScriptModule(path)) await ensureTypeScriptLoader();
     mod = await import(pathToFileURL(path).href) as Record<string, unknown>;
   } catch (err) {
     throw new CustomModelError(path, `cannot import: ${(err as Error).message}`);
