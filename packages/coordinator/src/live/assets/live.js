@@ -70,7 +70,8 @@ function chart(id, series, data, opts = {}) {
     const plot = new uPlot({
       width, height: 220, series: [{ label: opts.xLabel || 'step' }, ...series],
       scales: { x: { time: false }, ...(opts.yRange ? { y: { range: opts.yRange } } : {}) },
-      axes: [{ label: opts.xLabel || 'step' }, { label: opts.yLabel || '' }],
+      axes: [{ label: opts.xLabel || 'step', ...(opts.wholeX ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] } : {}) },
+        { label: opts.yLabel || '' }],
       legend: { live: true },
     }, data, el);
     c = charts[id] = { plot, key, width };
@@ -110,7 +111,9 @@ function renderValidation() {
     ? [v.map((x) => x.epoch), v.map((x) => 100 * x.accuracy)]
     : [v.map((x) => x.epoch), v.map((x) => x.mse ?? null), v.map((x) => x.mae ?? null)];
   $('val-metric').textContent = hasAcc ? 'held-out accuracy per epoch' : 'held-out error per epoch';
-  chart('val-chart', series, data, { xLabel: 'epoch', yLabel: hasAcc ? 'accuracy %' : 'error', yRange: hasAcc ? [0, 100] : undefined });
+  chart('val-chart', series, data, {
+    xLabel: 'epoch', wholeX: true, yLabel: hasAcc ? 'accuracy %' : 'error', yRange: hasAcc ? [0, 100] : undefined,
+  });
   $('val-chart').dataset.points = String(v.length);
 }
 
