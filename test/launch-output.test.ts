@@ -1,0 +1,33 @@
+// What `dtrain launch` prints, as a user reads it: one backend line per job, epochs from 1, and a
+// summary samples/s equal to the last progress line's average (README: "What samples/s means").
+import { describe, expect, it } from 'vitest';
+import { lastJsonLine, runDtrain, smallMnistJob, tempDir, writeJob } from './harness/dtrain-cli';
+
+describe('dtrain launch output', () => {
+  it('one backend line, epochs from 1, and the summary samples/s is the last progress average', async () => {
+    const dir = tempDir();
+    const job = writeJob(dir, smallMnistJob({
+      backend: 'auto', dataset: { kind: 'mnist', shape: 'flat', limit: 512 }, training: { batchSize: 16, epochs: 2 },
+    }));
+    const run = await runDtrain(['launch', '--workers', '2', job, '--json', '--no-metrics']);
+    expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    const summary = lastJsonLine(run.stdout) as { samplesPerSec: number; validation: { epoch: number }; steps: number };
+
+    const backendLines = run.stderr.split('\n').filter((l) => /backend \w+ \(/.test(l) && !l.includes('session open'));
+    expect(backendLines).toHaveLength(1);
+    expect(backendLines[0]).toMatch(/backend wasm \(@tensorflow\/tfjs-backend-wasm\), chosen by 'auto': .* not installed/);
+    expect(run.stderr).not.toContain('its install script downloads libtensorflow');
+
+    // 512 training digits (the limit) / global batch 32 = 16 steps per epoch, 2 epochs.
+    expect(summary.steps).toBe(32);
+    expect([...run.stderr.matchAll(/validation after epoch (\d+)/g)].map((m) => Number(m[1]))).toEqual([1, 2]);
+    expect(summary.validation.epoch).toBe(2);
+    const line = /^epoch (\d+)\/2 step \d+\/16 \(global (\d+)\/32\) .* ([\d,]+) samples\/s now, ([\d,]+) average$/gm;
+    const progress = [...run.stderr.matchAll(line)];
+    expect(new Set(progress.map((m) => Number(m[1])))).toEqual(new Set([1, 2]));
+    const last = progress[progress.length - 1];
+    expect(Number(last[2])).toBe(32);
+    expect(Number(last[4].replace(/,/g, ''))).toBe(Math.round(summary.samplesPerSec));
+    expect(run.stderr).toContain(`samples/s:    ${Math.round(summary.samplesPerSec).toLocaleString('en-US')} (average over training`);
+  });
+});
