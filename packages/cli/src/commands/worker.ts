@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { BACKENDS, type BackendName } from '@dtrain/shared/job-spec';
 import { runWorker } from '@dtrain/worker/worker';
+import { JoinRefusedError } from '@dtrain/shared/errors';
 import { exitWith } from '../cli-util';
 
 interface WorkerFlags {
@@ -59,7 +60,8 @@ export function registerWorkerCommand(program: Command): void {
         process.exit(0);
       } catch (err) {
         const e = err as Error;
-        exitWith(1, `worker failed: ${e.name !== 'Error' ? `${e.name}: ` : ''}${e.message}`);
+        // 3: the job refused this process (over, or full): a restart would be refused again.
+        exitWith(e instanceof JoinRefusedError ? 3 : 1, `worker failed: ${e.name !== 'Error' ? `${e.name}: ` : ''}${e.message}`);
       }
     });
 }
