@@ -151,3 +151,10 @@ export class JoinRefusedError extends DtrainError {
     super(`join refused by coordinator ${address}: ${reason}`);
   }
 }
+
+/** coordinator-state.json exists but cannot be used to take a job over (unreadable, malformed, other job). */
+export class CoordinatorStateError extends DtrainError {
+  constructor(readonly path: string, readonly detail: string) {
+    super(`coordinator state file ${path} cannot be used: ${detail}`);
+  }
+}
