@@ -3,13 +3,13 @@
 // process that dies is replaced by a new process that joins the running world (the survivors keep
 // training meanwhile); `--max-restarts` is the replacement budget. Nothing is relaunched from a
 // checkpoint: the newcomer gets the state from a running rank over the ring.
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { BACKENDS, type BackendName } from '@dtrain/shared/job-spec';
 import { DEFAULT_COORDINATOR_METRICS_PORT, DEFAULT_WORKER_METRICS_BASE_PORT } from '@dtrain/shared/metrics/metrics-server';
-import type { JobResult } from '@dtrain/coordinator/api';
+import type { JobResult, WorldChange } from '@dtrain/coordinator/api';
 import { formatSummary, runJob, summaryJson } from '../job-runner';
 import { LocalWorkers } from '../local-workers';
-import { exitWith, loadSpecOrExit, parsePositiveInt } from '../cli-util';
+import { exitWith, loadSpecOrExit, parsePositiveInt, parseWorkerRange, type WorkerRange } from '../cli-util';
 
 export const WORKER_EXIT_WAIT_MS = 15_000;
 
@@ -38,7 +38,7 @@ export function registerLaunchCommand(program: Command): void {
     .command('launch')
     .description('run a job on this machine: a coordinator and MAX worker processes')
     .argument('<job>', 'job file (YAML or JSON)')
-    .requiredOption('-w, --workers <min:max>', 'worker processes: N, or MIN:MAX (start at MIN, admit up to MAX; MAX processes are started)', parseWorkerRangeFlag('--workers'))
+    .requiredOption('-w, --workers <min:max>', 'worker processes: N, or MIN:MAX (start at MIN, admit up to MAX; MAX processes are started)', parseWorkerRange)
     .option('--max-steps <k>', 'stop after K global steps (overrides training.maxSteps)', parsePositiveInt('--max-steps'))
     .option('--epochs <e>', 'number of epochs (overrides training.epochs)', parsePositiveInt('--epochs'))
     .option('--json', 'make the last line of stdout a JSON summary')
@@ -93,6 +93,8 @@ export function registerLaunchCommand(program: Command): void {
         json: Boolean(flags.json),
         tty,
         onListening: (address, coordinator, display) => {
+          // One line per world change, as it happens.
+          coordinator.on('world', (change: WorldChange) => display.line(`[launcher] ${describeWorldChange(change)}`));
           workers = new LocalWorkers({
             count: max,
             coordinator: address,
@@ -133,22 +135,12 @@ export function registerLaunchCommand(program: Command): void {
     });
 }
 
-interface WorkerRange {
-  min: number;
-  max: number;
-}
-
-/** `N` (N:N) or `MIN:MAX` with 1 <= MIN <= MAX. */
-function parseWorkerRangeFlag(flag: string): (value: string) => WorkerRange {
-  return (value) => {
-    const parts = value.split(':');
-    const nums = parts.map((p) => Number(p));
-    const ok = (parts.length === 1 || parts.length === 2) && nums.every((n) => Number.isInteger(n) && n >= 1);
-    if (!ok || (nums.length === 2 && nums[0] > nums[1])) {
-      throw new InvalidArgumentError(`${flag} must be N or MIN:MAX with 1 <= MIN <= MAX, got '${value}'`);
-    }
-    return { min: nums[0], max: nums[nums.length - 1] };
-  };
+function describeWorldChange(c: WorldChange): string {
+  const why = c.reason ? ` (${c.reason})` : '';
+  if (c.kind === 'formed') return `world generation ${c.generation} formed: ${c.worldSize} worker(s)${why}`;
+  const who = `worker ${c.workerId ?? '?'}${c.rank !== undefined && c.rank >= 0 ? ` (rank ${c.rank})` : ''}`;
+  if (c.kind === 'lost') return `${who} lost from generation ${c.generation}${why}`;
+  return `${who} joined${why}`;
 }
 
 /** `LOCAL_RANK=VALUE[,...]` for the test-only flags. */
