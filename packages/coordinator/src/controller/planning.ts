@@ -24,6 +24,8 @@ export class Planner {
   private idleState: ShardPlanState;
   private committed: number;
   private markedThrough: number;
+  /** Steps of the open epoch done while no plan is in force; null: unknown (estimate from samples). */
+  private idleStepsInEpoch: number | null = null;
 
   constructor(
     private readonly batchSize: number,
@@ -63,9 +65,11 @@ export class Planner {
   }
 
   /** Steps of the open epoch done so far (for progress and the next plan's first_step_in_epoch). */
-  stepsDoneInEpoch(): number {
+  stepsDoneInEpoch(worldSize = 1): number {
     const pos = this.position();
-    if (!this.active || pos.epoch !== this.active.plan.epoch) return 0;
+    if (pos.consumed === 0) return 0;
+    if (!this.active) return this.idleStepsInEpoch ?? Math.round(pos.consumed / (worldSize * this.batchSize));
+    if (pos.epoch !== this.active.plan.epoch) return 0;
     return this.active.firstStepInEpoch + (this.committed - this.active.firstGlobalStep);
   }
 
@@ -96,7 +100,7 @@ export class Planner {
   /** Plans the rest of the current epoch (or the next one) for `worldSize` ranks from the committed step. */
   next(worldSize: number, generation: number): ActivePlan {
     const pos = this.position();
-    const firstStepInEpoch = this.stepsDoneInEpoch();
+    const firstStepInEpoch = this.stepsDoneInEpoch(worldSize);
     this.ledger.enterEpoch(pos, pos.datasetSize - pos.carryIn.length);
     const plan = planEpoch(pos, worldSize, this.batchSize, this.maxSteps - this.committed);
     this.active = { plan, generation, firstGlobalStep: this.committed, firstStepInEpoch };
@@ -110,6 +114,7 @@ export class Planner {
     if (!a) return;
     this.commitThrough(a.firstGlobalStep + a.plan.steps);
     this.idleState = a.plan.next;
+    this.idleStepsInEpoch = a.plan.next.epoch > a.plan.epoch ? 0 : a.firstStepInEpoch + a.plan.steps;
     this.active = null;
     if (a.plan.next.epoch > a.plan.epoch) this.ledger.closeEpoch(a.plan.next.datasetSize - a.plan.next.carryIn.length);
   }
@@ -117,6 +122,7 @@ export class Planner {
   /** Drops the plan in force at the committed position (a world change); the next plan re-plans from there. */
   suspend(): void {
     if (!this.active) return;
+    this.idleStepsInEpoch = this.stepsDoneInEpoch();
     this.idleState = this.position();
     this.active = null;
   }
@@ -126,6 +132,7 @@ export class Planner {
     const redone = Math.max(0, this.committed - globalStep);
     this.active = null;
     this.idleState = state;
+    this.idleStepsInEpoch = null;
     this.committed = globalStep;
     this.markedThrough = globalStep;
     this.ledger.rollbackTo(state);
