@@ -42,7 +42,7 @@ export class SimWorker {
   generation = 0;
   rank = -1;
   completed = -1;
-  plan: EpochPlan | null = null;
+  plan: Required<EpochPlan> | null = null;
   stepInPlan = 0;
   reformPending = false;
   parked = false;
@@ -110,13 +110,13 @@ export class Sim {
     if (!w || w.dead || w.frozen || w.deaf) return;
     switch (cmd.type) {
       case 'SendWorld': {
-        w.generation = cmd.world.generation;
+        w.generation = Number(cmd.world.generation);
         w.rank = cmd.world.rank;
         w.parked = false;
         w.plan = null;
         w.reformPending = false;
         // The sync: every member adopts the source's state (or the checkpoint's, then the source's).
-        w.completed = cmd.world.completedSteps;
+        w.completed = Number(cmd.world.completedSteps);
         this.defer(() => this.send({ type: 'Synced', atMs: this.now, from: w.env, generation: w.generation, completedSteps: w.completed, digest: w.digest() }));
         return;
       }

@@ -67,8 +67,8 @@ export type ControlAction =
 export type ControllerCommand =
   | { type: 'ReplyJoin'; token: number; ok: true; jobId: string; workerId: string }
   | { type: 'ReplyJoin'; token: number; ok: false; reason: string }
-  | { type: 'SendWorld'; workerId: string; world: WorldAssignment }
-  | { type: 'SendPlan'; workerId: string; plan: EpochPlan }
+  | { type: 'SendWorld'; workerId: string; world: Required<WorldAssignment> }
+  | { type: 'SendPlan'; workerId: string; plan: Required<EpochPlan> }
   | { type: 'SendReform'; workerId: string; generation: number; reason: string }
   | { type: 'SendAbandon'; workerId: string; generation: number; reason: string; lostRanks: number[] }
   | { type: 'SendStop'; workerId: string; reason: string }

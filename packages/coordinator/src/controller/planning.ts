@@ -151,7 +151,7 @@ export class Planner {
   }
 
   /** The wire form of a plan for one rank. */
-  message(a: ActivePlan, rank: number, testSize: number): EpochPlan {
+  message(a: ActivePlan, rank: number, testSize: number): Required<EpochPlan> {
     const p = a.plan;
     return {
       epoch: p.epoch,
