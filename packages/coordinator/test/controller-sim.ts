@@ -55,6 +55,8 @@ export class SimWorker {
   stopped = false;
   /** Forces the digest it reports (divergence tests). */
   digestOverride: string | null = null;
+  /** Forces the digest it reports in Parked only. */
+  parkDigestOverride: string | null = null;
 
   constructor(readonly id: string, readonly host: string) {}
 
@@ -90,10 +92,20 @@ export class Sim {
   // --- plumbing ---------------------------------------------------------------------------------
 
   send(ev: ControllerEvent): ControllerCommand[] {
-    const out = this.c.handle(ev);
-    for (const cmd of out) this.carryOut(cmd);
+    this.depth += 1;
+    let out: ControllerCommand[];
+    try {
+      out = this.c.handle(ev);
+      for (const cmd of out) this.carryOut(cmd);
+    } finally {
+      this.depth -= 1;
+    }
+    // Worker replies go out only after the whole command batch was carried out, as over a stream.
+    if (this.depth === 0) while (this.queue.length > 0) this.queue.shift()!();
     return out;
   }
+
+  private depth = 0;
 
   private carryOut(cmd: ControllerCommand): void {
     this.commands.push(cmd);
@@ -146,18 +158,9 @@ export class Sim {
   }
 
   private queue: (() => void)[] = [];
-  private draining = false;
 
-  /** Worker replies go out after the current command batch, as they would over a stream. */
   private defer(f: () => void): void {
     this.queue.push(f);
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      while (this.queue.length > 0) this.queue.shift()!();
-    } finally {
-      this.draining = false;
-    }
   }
 
   /** Moves the clock, firing the controller's timers that come due, in order. */
@@ -224,7 +227,7 @@ export class Sim {
     w.plan = null;
     w.reformPending = false;
     w.rank = -1;
-    this.send({ type: 'Parked', atMs: this.now, from: w.env, leftGeneration: left, completedSteps: w.completed, digest: w.digest(), reason });
+    this.send({ type: 'Parked', atMs: this.now, from: w.env, leftGeneration: left, completedSteps: w.completed, digest: w.parkDigestOverride ?? w.digest(), reason });
   }
 
   kill(w: SimWorker, why = 'stream ended'): void {

@@ -287,8 +287,10 @@ class JobController implements Controller {
     let committed = this.planner.committedSteps;
     let sourceRank = 0;
     let checkpointDir = '';
+    // Steps the job had (as far as anyone knows) beyond the checkpoint are trained again.
+    const known = source.kind === 'none' ? committed : Math.max(committed, source.committedSteps);
     const rollback = (cp: CheckpointPoint, why: string) => {
-      const redone = this.planner.rollbackTo(cp.globalStep, cp.planState);
+      const redone = Math.max(this.planner.rollbackTo(cp.globalStep, cp.planState), known - cp.globalStep, 0);
       this.counters.stepsRedone += redone;
       this.log(`${why}: every member loads checkpoint ${cp.path} (step ${cp.globalStep}; ${redone} step(s) to train again)`);
       committed = cp.globalStep;
@@ -297,7 +299,12 @@ class JobController implements Controller {
     if (source.kind === 'state') {
       const c = source.committedSteps;
       const behindAt = c < committed ? this.planner.positionAt(c) : null;
-      if (c >= committed) {
+      if (c > committed && this.planner.positionAt(c) === null) {
+        // The data plan in force does not reach step c: where its samples stand is unknown.
+        const cp = this.newestCheckpoint;
+        if (!cp) return this.failLost(`the workers' state (step ${c}) is beyond the data plan the coordinator knows (step ${committed}) and there is no checkpoint`);
+        rollback(cp, `the workers' state (step ${c}) is beyond the known data plan`);
+      } else if (c >= committed) {
         this.planner.commitThrough(c);
         committed = c;
         sourceRank = source.sourceRank;

@@ -96,6 +96,10 @@ export class SampleLedger {
       for (let i = 0; i < state.consumed; i++) { this.marks[order[i]] = 1; this.trained += 1; }
       return;
     }
+    // The checkpoint's weights include order[0, consumed) (even steps this ledger had not seen yet) and nothing after.
+    for (let i = 0; i < state.consumed; i++) {
+      if (!this.marks[order[i]]) { this.marks[order[i]] = 1; this.trained += 1; }
+    }
     for (let i = state.consumed; i < order.length; i++) {
       if (this.marks[order[i]]) { this.marks[order[i]] = 0; this.trained -= 1; }
     }
