@@ -173,4 +173,29 @@ describe('controller: worker loss', () => {
     }
     expect(sim.ofType('StepCompleted').length).toBe(before);
   });
+
+  it('a worker removed by a partition that comes back joins again as a newcomer (its state is stale)', () => {
+    const { sim, ws } = world3();
+    sim.step();
+    sim.kill(ws[1], 'connection reset');
+    expect(sim.ofType('SendWorld').filter((w) => w.world.generation === 2)).toHaveLength(2);
+    const back = sim.joinOk('h1', { workerId: ws[1].id, jobId: 'job-1', completed: 1, generation: 1 });
+    expect(back.id).toBe(ws[1].id);
+    expect(sim.ofType('SendReform').filter((r) => r.generation === 2)).toHaveLength(2);
+    sim.step();
+    const g3 = sim.ofType('SendWorld').filter((w) => w.world.generation === 3);
+    expect(g3.map((w) => w.world.completedSteps)).toEqual([2, 2, 2]);
+    sim.run();
+    expect(sim.result).toMatchObject({ status: 'succeeded', workersLost: 1, workersJoined: 1, generations: 3 });
+    expect(sim.result!.sampleLedger).toMatchObject({ duplicated: 0, missing: 0 });
+  });
+
+  it('a stop during a world change waits for the next generation to sync, then stops it', () => {
+    const { sim, ws } = world3();
+    sim.step();
+    sim.kill(ws[0]);
+    sim.send({ type: 'ControlRequest', atMs: sim.now, request: { op: 'stop', reason: 'user' } });
+    expect(sim.result).toMatchObject({ status: 'stopped', steps: 1 });
+    expect(sim.ofType('SendStop').map((s) => s.workerId).sort()).toEqual([ws[1].id, ws[2].id].sort());
+  });
 });

@@ -118,7 +118,7 @@ export class Sim {
       case 'Finish': this.result = cmd.result; return;
       default: break;
     }
-    const w = 'workerId' in cmd ? this.workers.find((x) => x.id === cmd.workerId) : undefined;
+    const w = 'workerId' in cmd ? this.workers.filter((x) => x.id === cmd.workerId && !x.dead).pop() : undefined;
     if (!w || w.dead || w.frozen || w.deaf) return;
     switch (cmd.type) {
       case 'SendWorld': {

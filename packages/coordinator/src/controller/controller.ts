@@ -704,13 +704,13 @@ class JobController implements Controller {
   private requestStop(reason: string): void {
     if (this.machine.ended || this.machine.is(Phase.Stopping)) return;
     if (this.machine.is(Phase.Rendezvous)) return this.finish('stopped');
-    if (this.machine.is(Phase.Reforming)) {
+    if (this.machine.is(Phase.Reforming, Phase.Syncing)) {
       this.stopWhenFormed = reason;
-      this.log(`stop requested while re-forming: stopping once the next generation has synced (${reason})`);
+      this.log(`stop requested while the world changes: stopping once the next generation has synced (${reason})`);
       return;
     }
     this.stopReason = reason;
-    this.machine.transition([Phase.Training, Phase.Syncing], Phase.Stopping);
+    this.machine.transition([Phase.Training], Phase.Stopping);
     if (reason !== 'finished') this.publish('stopping', { reason });
     for (const m of this.activeMembers()) this.emit({ type: 'SendStop', workerId: m.id, reason });
     this.emit({ type: 'SetTimer', name: TIMER.shutdown, ms: this.o.shutdownGraceMs });

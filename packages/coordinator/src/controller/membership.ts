@@ -69,15 +69,15 @@ export class Membership {
       known.lastSeenMs = atMs;
       return { ok: true, record: known };
     }
-    if (known) return { ok: false, reason: `worker ${join.workerId} was removed from the job` };
     if (this.live().length >= this.maxWorkers) {
       return { ok: false, reason: `job '${this.jobId}' already has ${this.maxWorkers} worker(s) (--workers MAX)` };
     }
     const seq = this.seq++;
-    const id = join.workerId || `w${seq}-${join.hostname}-${join.pid}`;
+    // A process that was removed (e.g. cut off by a partition) and comes back joins as a newcomer: its state is stale.
+    const id = known ? known.id : join.workerId || `w${seq}-${join.hostname}-${join.pid}`;
     const record: WorkerRecord = {
       id, seq, join, session: false, lastSeenMs: atMs, backend: join.backend, status: 'admitted', parked: null,
-      rank: -1, synced: null, done: false, everMember: join.workerId !== '',
+      rank: -1, synced: null, done: false, everMember: join.workerId !== '' && !known,
     };
     this.records.set(id, record);
     return { ok: true, record };
