@@ -1,16 +1,19 @@
 // Chaos tests of elastic training (docs/elastic.md), with real processes killed for real:
-// - 4 workers, >= 300 steps, kill -9 of a random worker every 50 steps, each replaced by a new
-//   process that joins the running world: the job succeeds, every sample of every epoch is trained
-//   exactly once, all final replicas hold the same state, and the held-out loss is within 10% of an
-//   uninterrupted run with the same seed;
+// - 4 workers (--workers 3:4: the survivors go on at once, without waiting for the replacement),
+//   >= 300 steps, kill -9 of a random member every 50 steps, each replaced by a new process that
+//   joins the running world: the job succeeds, every sample of every epoch is trained exactly once,
+//   all final replicas hold the same state, and the held-out loss is within 10% of an uninterrupted
+//   4-worker run with the same seed;
 // - --workers 2:4 with two kills and no replacement: training goes on at 2 and finishes;
 // - a worker frozen with SIGSTOP past the collective deadline is removed and the others continue.
-// The kill points come from rank 0's periodic checkpoint lines (every 50 steps), so they are step-
+// The kill points come from the coordinator's periodic checkpoint lines (every 50 steps), so they are step-
 // based, not time-based.
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { isAlive, lastJsonLine, smallMnistJob, startDtrain, tempDir, waitForExit, writeJob } from './harness/dtrain-cli';
-import { currentWorkers, expectExactLedger, finalDigests, waitForCount, type SampleLedger } from './harness/elastic';
+import {
+  currentMembers, expectExactLedger, finalDigests, finalWorldSize, waitForCount, type SampleLedger,
+} from './harness/elastic';
 
 interface Summary {
   status: string;
@@ -47,15 +50,16 @@ describe('elastic chaos', () => {
     const dir = tempDir('dtrain-chaos-');
     // 1600 training digits / (4 x 16) = 25 steps per epoch at 4 workers; 13 epochs >= 325 steps.
     const job = chaosJob(dir, 'chaos-kill', 50, 13);
-    const run = startDtrain(['launch', '--workers', '4', job, '--json', '--no-metrics', '--max-restarts', '10']);
+    const run = startDtrain(['launch', '--workers', '3:4', job, '--json', '--no-metrics', '--max-restarts', '10']);
     const killed: number[] = [];
     for (const step of [50, 100, 150, 200, 250]) {
-      await run.waitFor(new RegExp(`checkpoint \\(periodic\\) at step ${step}:`), 180_000);
-      const slots = currentWorkers(run.stderr());
-      const victim = pick([...slots.values()].filter(isAlive));
+      await run.waitFor(new RegExp(`checkpoint written at step ${step}:`), 240_000);
+      // A member of the current world (a replacement still starting up has nothing to lose yet).
+      const members = currentMembers(run.stderr()).pids.filter((p) => isAlive(p) && !killed.includes(p));
+      const victim = pick(members);
       process.kill(victim, 'SIGKILL');
       killed.push(victim);
-      // Each kill is replaced before the next one (the launcher says so as soon as it sees the exit).
+      // The launcher starts a replacement as soon as it sees the exit.
       await waitForCount(run, /started replacement pid \d+/g, killed.length, 60_000);
     }
     const { code } = await run.exited;
@@ -69,15 +73,16 @@ describe('elastic chaos', () => {
     expect(summary.stepsRedone).toBe(0);
     expect(summary.recoverySeconds?.length).toBe(5);
     expectExactLedger(summary.sampleLedger);
-    // The four processes alive at the end hold bit-identical weights and optimizer state.
+    // The members of the last world hold bit-identical weights and optimizer state.
     const digests = finalDigests(run.stderr());
-    expect(digests.length).toBe(4);
+    expect(digests.length).toBe(finalWorldSize(run.stderr()));
+    expect(digests.length).toBeGreaterThanOrEqual(3);
     expect(new Set(digests).size).toBe(1);
     expect(digests[0]).toMatch(/^[0-9a-f]{16}$/);
     expect(await waitForExit(killed)).toEqual([]);
 
     // The same job without kills: the held-out loss agrees within 10% (the world ran with 3 ranks,
-    // i.e. a smaller global batch, for a few steps around each kill).
+    // i.e. a smaller global batch, while each replacement started up).
     const refDir = tempDir('dtrain-chaos-ref-');
     const ref = startDtrain(['launch', '--workers', '4', chaosJob(refDir, 'chaos-ref', 1000, 13), '--json', '--no-metrics']);
     const refExit = await ref.exited;
@@ -97,8 +102,8 @@ describe('elastic chaos', () => {
     const run = startDtrain(['launch', '--workers', '2:4', job, '--json', '--no-metrics']);
     const killed: number[] = [];
     for (const step of [20, 40]) {
-      await run.waitFor(new RegExp(`checkpoint \\(periodic\\) at step ${step}:`), 180_000);
-      const victim = pick([...currentWorkers(run.stderr()).values()].filter((p) => isAlive(p) && !killed.includes(p)));
+      await run.waitFor(new RegExp(`checkpoint written at step ${step}:`), 180_000);
+      const victim = pick(currentMembers(run.stderr()).pids.filter((p) => isAlive(p) && !killed.includes(p)));
       process.kill(victim, 'SIGKILL');
       killed.push(victim);
     }
@@ -121,8 +126,8 @@ describe('elastic chaos', () => {
     const dir = tempDir('dtrain-chaos-');
     const job = chaosJob(dir, 'chaos-freeze', 20, 3);
     const run = startDtrain(['launch', '--workers', '2:3', job, '--json', '--no-metrics']);
-    await run.waitFor(/checkpoint \(periodic\) at step 20:/, 180_000);
-    const victim = pick([...currentWorkers(run.stderr()).values()]);
+    await run.waitFor(/checkpoint written at step 20:/, 180_000);
+    const victim = pick(currentMembers(run.stderr()).pids);
     process.kill(victim, 'SIGSTOP');
     try {
       // The two others form a world of their own (the frozen one still holds its TCP connections).

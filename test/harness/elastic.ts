@@ -32,7 +32,21 @@ export async function waitForCount(run: CliRun, pattern: RegExp, count: number, 
 
 /** The state digests the workers printed when they finished ("done after ... state digest D"). */
 export function finalDigests(stderr: string): string[] {
-  return [...stderr.matchAll(/done after \d+ steps \(global step \d+, \d+ generation\(s\), state digest ([0-9a-f]*)\)/g)].map((m) => m[1]);
+  return [...stderr.matchAll(/done after \d+ steps \(global step \d+, \d+ generation\(s\), state digest ([0-9a-f]{16})\)/g)].map((m) => m[1]);
+}
+
+/** Pids of the members of the newest world generation the coordinator announced. */
+export function currentMembers(stderr: string): { generation: number; pids: number[] } {
+  const worlds = [...stderr.matchAll(/world generation (\d+) formed \(\d+ worker\(s\)[^\n]*/g)];
+  if (worlds.length === 0) throw new Error(`no world formed yet:\n${stderr.slice(-2000)}`);
+  const last = worlds[worlds.length - 1];
+  return { generation: Number(last[1]), pids: [...last[0].matchAll(/rank \d+=\S+ pid (\d+)/g)].map((m) => Number(m[1])) };
+}
+
+/** World size of the newest generation. */
+export function finalWorldSize(stderr: string): number {
+  const sizes = [...stderr.matchAll(/world generation \d+ formed \((\d+) worker\(s\)/g)].map((m) => Number(m[1]));
+  return sizes[sizes.length - 1] ?? 0;
 }
 
 export interface SampleLedger {

@@ -422,7 +422,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     }
     if (member.inWorld) await writeCheckpoint('final');
     link.send({ done: { globalStep } });
-    log(`done after ${stepsDone} steps (global step ${globalStep}, ${generations} generation(s))`);
+    // Members report the digest of what they end with (tests compare replicas); a parked one holds no say.
+    const finalState = member.inWorld ? `state digest ${await stateDigest(trainer.fused, optimizer)}` : 'parked';
+    log(`done after ${stepsDone} steps (global step ${globalStep}, ${generations} generation(s), ${finalState})`);
     return { rank: member.inWorld ? member.rank : -1, steps: stepsDone, backend: choice.name, workerId: joined.workerId, generations };
   } catch (err) {
     const e = err as Error & { peerRank?: number };
