@@ -14,9 +14,8 @@ import {
   type ControllerOptions, type CoordinatorStateFile, type Envelope, type JoinInfo, type SummaryCounters,
 } from './api';
 import { classifyWorkerError, isSilentPast, msUntilBlameProven } from './loss-evidence';
-import {
-  chooseSource, localRanks, Membership, rankOrder, selectMembers, type WorkerRecord,
-} from './membership';
+import { decideState } from './formation';
+import { localRanks, Membership, rankOrder, selectMembers, type WorkerRecord } from './membership';
 import { publicState, PhaseMachine } from './phase';
 import { Planner } from './planning';
 import { combineValidation, RankReports, type RankedStepReport } from './reports';
@@ -283,56 +282,44 @@ class JobController implements Controller {
   private formWorld(candidates: WorkerRecord[]): void {
     const previous = new Set(this.world?.ids ?? []);
     const ordered = rankOrder(selectMembers(candidates, this.o.maxWorkers, previous));
-    const source = chooseSource(ordered);
+    const decision = decideState(ordered, {
+      committedSteps: this.planner.committedSteps,
+      positionAt: (step) => this.planner.positionAt(step),
+      newestCheckpoint: this.newestCheckpoint,
+      hadWorld: this.firstWorldFormed,
+      resume: this.o.resume,
+    });
     let committed = this.planner.committedSteps;
     let sourceRank = 0;
     let checkpointDir = '';
-    // Steps the job had (as far as anyone knows) beyond the checkpoint are trained again.
-    const known = source.kind === 'none' ? committed : Math.max(committed, source.committedSteps);
-    const rollback = (cp: CheckpointPoint, why: string) => {
-      const redone = Math.max(this.planner.rollbackTo(cp.globalStep, cp.planState), known - cp.globalStep, 0);
-      this.counters.stepsRedone += redone;
-      this.log(`${why}: every member loads checkpoint ${cp.path} (step ${cp.globalStep}; ${redone} step(s) to train again)`);
-      committed = cp.globalStep;
-      checkpointDir = cp.path;
-    };
-    if (source.kind === 'state') {
-      const c = source.committedSteps;
-      const behindAt = c < committed ? this.planner.positionAt(c) : null;
-      if (c > committed && this.planner.positionAt(c) === null) {
-        // The data plan in force does not reach step c: where its samples stand is unknown.
-        const cp = this.newestCheckpoint;
-        if (!cp) return this.failLost(`the workers' state (step ${c}) is beyond the data plan the coordinator knows (step ${committed}) and there is no checkpoint`);
-        rollback(cp, `the workers' state (step ${c}) is beyond the known data plan`);
-      } else if (c >= committed) {
-        this.planner.commitThrough(c);
-        committed = c;
-        sourceRank = source.sourceRank;
-      } else if (behindAt) {
-        // Behind the job but inside the plan in force (a takeover's workers stopped early): continue from them.
-        this.counters.stepsRedone += this.planner.rollbackTo(c, behindAt);
-        committed = c;
-        sourceRank = source.sourceRank;
-      } else {
-        const cp = this.newestCheckpoint;
-        if (!cp) return this.failLost(`the workers' state (step ${c}) is behind the job (step ${committed}) and there is no checkpoint`);
-        rollback(cp, `the workers' state (step ${c}) is behind the job (step ${committed})`);
+    switch (decision.kind) {
+      case 'fail':
+        return this.fail(decision.message, decision.code);
+      case 'adopt':
+        this.planner.commitThrough(decision.committedSteps);
+        committed = decision.committedSteps;
+        sourceRank = decision.sourceRank;
+        break;
+      case 'adopt-behind':
+        this.counters.stepsRedone += this.planner.rollbackTo(decision.committedSteps, decision.position);
+        committed = decision.committedSteps;
+        sourceRank = decision.sourceRank;
+        break;
+      case 'checkpoint': {
+        const cp = decision.checkpoint;
+        const redone = Math.max(this.planner.rollbackTo(cp.globalStep, cp.planState), decision.knownSteps - cp.globalStep, 0);
+        this.counters.stepsRedone += redone;
+        this.log(`${decision.why}: every member loads checkpoint ${cp.path} (step ${cp.globalStep}; ${redone} step(s) to train again)`);
+        committed = cp.globalStep;
+        checkpointDir = cp.path;
+        break;
       }
-    } else if (source.kind === 'diverged') {
-      const cp = this.newestCheckpoint;
-      if (!cp) {
-        const err = new WeightsDivergedError(source.committedSteps, source.digests);
-        return this.fail(err.message, err.code);
-      }
-      rollback(cp, `the parked workers' states differ at step ${source.committedSteps}`);
-    } else if (this.firstWorldFormed || (this.takeover && committed > 0)) {
-      // Nobody holds state: only a checkpoint can continue the job.
-      const cp = this.newestCheckpoint;
-      if (!cp) return this.failLost('every worker that held the job\'s state is gone and there is no checkpoint');
-      rollback(cp, 'no parked worker holds state');
-    } else if (this.o.resume) {
-      checkpointDir = this.o.resume.path;
-      committed = this.o.resume.globalStep;
+      case 'fresh':
+        if (decision.checkpoint) {
+          committed = decision.checkpoint.globalStep;
+          checkpointDir = decision.checkpoint.path;
+        }
+        break;
     }
     this.planner.suspend();
     this.generationCount += 1;
@@ -547,10 +534,6 @@ class JobController implements Controller {
       this.sendAbandons(`rank ${rank} lost: ${reason}`, [rank]);
       this.maybeReform();
     }
-  }
-
-  private failLost(message: string): void {
-    this.fail(message, 'WorkerLostError');
   }
 
   /** The generation is broken: every member abandons the step in flight and parks. */
