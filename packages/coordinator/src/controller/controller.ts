@@ -8,7 +8,7 @@ import {
 } from '@dtrain/shared/errors';
 import type { EpochReport__Output } from '@dtrain/shared/proto';
 import { initialPlanState, ShardPlanError } from '@dtrain/shared/shard-plan';
-import type { JobResult, StepProgress, ValidationResult } from '../api';
+import type { JobResult } from '../api';
 import {
   Phase, type CheckpointPoint, type ControlAction, type Controller, type ControllerCommand, type ControllerEvent,
   type ControllerOptions, type CoordinatorStateFile, type Envelope, type JoinInfo, type SummaryCounters,
@@ -17,6 +17,7 @@ import { classifyWorkerError, isSilentPast, msUntilBlameProven } from './loss-ev
 import { decideState } from './formation';
 import { localRanks, Membership, rankOrder, selectMembers, type WorkerRecord } from './membership';
 import { publicState, PhaseMachine } from './phase';
+import { JobProgress } from './progress';
 import { Planner } from './planning';
 import { combineValidation, RankReports, type RankedStepReport } from './reports';
 import { SampleLedger } from './sample-ledger';
@@ -76,16 +77,11 @@ class JobController implements Controller {
   private pendingCheckpointTokens: number[] = [];
   private newestCheckpoint: CheckpointPoint | null;
   private lastCheckpointPath: string | null;
-  private lastLoss: number | null = null;
-  private lastValidation: ValidationResult | null = null;
-  private trainStartMs = 0;
-  private lastStepMs = 0;
-  private samplesTrained = 0;
-  private recentSamplesPerSec: number | null = null;
-  private totalSteps = 0;
+  private readonly progress: JobProgress;
   private readonly takeover: boolean;
 
   constructor(private readonly o: ControllerOptions) {
+    this.progress = new JobProgress(o.epochs);
     this.machine = new PhaseMachine((from, to) => {
       this.emit({ type: 'StateChanged', state: publicState(to), phase: to });
       this.log(`state ${from} -> ${to}`);
@@ -141,8 +137,8 @@ class JobController implements Controller {
       workers: this.world?.ids.length ?? 0,
       epoch: this.planner.current?.plan.epoch ?? pos.epoch,
       globalStep: this.planner.committedSteps,
-      loss: this.lastLoss,
-      samplesPerSec: this.recentSamplesPerSec,
+      loss: this.progress.lastLoss,
+      samplesPerSec: this.progress.recentSamplesPerSec,
       lastCheckpoint: this.lastCheckpointPath,
     };
   }
@@ -379,8 +375,7 @@ class JobController implements Controller {
       return this.fail(`after the state sync of generation ${w.generation}: ${err.message}`, err.code);
     }
     this.machine.transition([Phase.Syncing], Phase.Training);
-    if (this.trainStartMs === 0) this.trainStartMs = this.now;
-    this.lastStepMs = this.now;
+    this.progress.trainingResumed(this.now);
     this.log(`generation ${w.generation} synced at step ${w.committedSteps} (digest ${digests[0].digest.slice(0, 12)})`);
     if (this.stopWhenFormed !== null) {
       const reason = this.stopWhenFormed;
@@ -410,7 +405,7 @@ class JobController implements Controller {
       if (err instanceof ShardPlanError) return this.fail(err.message, 'ShardPlanError');
       throw err;
     }
-    this.totalSteps = this.planner.committedSteps + this.planner.remainingSteps(w.ids.length);
+    this.progress.totalSteps = this.planner.committedSteps + this.planner.remainingSteps(w.ids.length);
     const p = a.plan;
     const inEpoch = a.firstStepInEpoch + p.steps;
     this.log(`epoch ${p.epoch + 1}/${this.o.epochs}: ${p.steps} step(s) from global step ${a.firstGlobalStep} (global batch ${w.ids.length * p.batchSize}, steps ${a.firstStepInEpoch}..${inEpoch} of the epoch)`);
@@ -426,25 +421,8 @@ class JobController implements Controller {
     const list = this.steps.add(report.globalStep, rec.rank, { ...report, rank: rec.rank }, w.ids.length);
     if (!list) return;
     this.planner.commitThrough(report.globalStep + 1);
-    const samples = list.reduce((a, r) => a + r.samples, 0);
-    const loss = list.reduce((a, r) => a + r.loss, 0) / list.length;
-    this.samplesTrained += samples;
-    const dt = (this.now - this.lastStepMs) / 1000;
-    this.lastStepMs = this.now;
-    const instant = dt > 0 ? samples / dt : 0;
-    this.recentSamplesPerSec = this.recentSamplesPerSec === null ? instant : 0.8 * this.recentSamplesPerSec + 0.2 * instant;
-    this.lastLoss = loss;
     const a = this.planner.current;
-    const progress: StepProgress = {
-      globalStep: report.globalStep + 1,
-      totalSteps: Math.max(this.totalSteps, report.globalStep + 1),
-      epoch: report.epoch,
-      epochs: this.o.epochs,
-      stepInEpoch: report.stepInEpoch + 1,
-      stepsInEpoch: a ? a.firstStepInEpoch + a.plan.steps : 0,
-      loss,
-      samplesPerSec: this.recentSamplesPerSec,
-    };
+    const progress = this.progress.stepCompleted(this.now, list, a ? a.firstStepInEpoch + a.plan.steps : 0);
     this.emit({ type: 'StepCompleted', progress, reports: list });
     if (this.lossDetectedAtMs !== null) {
       const seconds = (this.now - this.lossDetectedAtMs) / 1000;
@@ -470,7 +448,7 @@ class JobController implements Controller {
     if (!list) return;
     this.planner.finishPlan();
     const result = combineValidation(report.epoch, this.planner.committedSteps, list, this.o.task, this.o.spec.validation.metrics);
-    this.lastValidation = result;
+    this.progress.lastValidation = result;
     this.emit({ type: 'EpochCompleted', validation: result, nextEpoch: a.plan.next.epoch });
     this.publish('epoch-done', { ...result });
     this.writeState();
@@ -726,7 +704,6 @@ class JobController implements Controller {
     if (this.machine.ended) return;
     this.machine.transition(Object.values(Phase), status === 'failed' ? Phase.Failed : Phase.Finished);
     for (const t of Object.values(TIMER)) if (typeof t === 'string') this.emit({ type: 'ClearTimer', name: t });
-    const trainSeconds = this.trainStartMs > 0 ? (this.now - this.trainStartMs) / 1000 : 0;
     const backends = [...new Set(this.members.live().map((r) => r.backend).filter(Boolean))];
     const result: JobResult = {
       status,
@@ -734,10 +711,7 @@ class JobController implements Controller {
       workers: this.world?.ids.length ?? 0,
       steps: this.planner.committedSteps,
       epochs: this.planner.position().epoch,
-      loss: this.lastLoss,
-      accuracy: this.lastValidation?.accuracy ?? null,
-      validation: this.lastValidation,
-      samplesPerSec: trainSeconds > 0 ? this.samplesTrained / trainSeconds : null,
+      ...this.progress.summary(this.now),
       wallSeconds: (this.now - (this.jobStartMs || this.now)) / 1000,
       backend: backends.length > 0 ? backends.join(',') : null,
       lastCheckpoint: this.lastCheckpointPath,
