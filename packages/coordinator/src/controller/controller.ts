@@ -171,8 +171,11 @@ class JobController implements Controller {
     const range = this.o.minWorkers === this.o.maxWorkers ? `${this.o.minWorkers}` : `${this.o.minWorkers}:${this.o.maxWorkers}`;
     if (this.takeover) {
       const at = this.planner.committedSteps;
-      this.log(`taking over job ${this.jobId} at generation ${this.generationCount}, ${at} committed step(s); waiting for its workers to re-join`);
-      this.publish('coordinator-takeover', { committedSteps: at, generation: this.generationCount, lastCheckpoint: this.lastCheckpointPath });
+      this.log(`taking over job ${this.jobId} at generation ${this.generationCount}, ${at} committed step(s); `
+        + 'waiting for its workers to re-join');
+      this.publish('coordinator-takeover', {
+        committedSteps: at, generation: this.generationCount, lastCheckpoint: this.lastCheckpointPath,
+      });
     } else {
       this.log(`job ${this.jobId}: waiting for ${range} worker(s)`);
     }
@@ -233,7 +236,8 @@ class JobController implements Controller {
     rec.rank = -1;
     if (wasMember && inWorld) {
       this.log(`rank ${this.world!.ids.indexOf(rec.id)} parked at ${completedSteps} step(s)${reason ? `: ${reason}` : ''}`);
-      if (this.machine.is(Phase.Training, Phase.Syncing)) this.startAbandon(`a member left generation ${leftGeneration}: ${reason || 'parked'}`, []);
+      const why = `a member left generation ${leftGeneration}: ${reason || 'parked'}`;
+      if (this.machine.is(Phase.Training, Phase.Syncing)) this.startAbandon(why, []);
       else if (this.machine.is(Phase.Reforming)) this.maybeReform();
       return;
     }
@@ -267,7 +271,8 @@ class JobController implements Controller {
     if (ready.length < this.o.minWorkers) {
       if (this.belowMinSinceMs === null) {
         this.belowMinSinceMs = this.now;
-        this.log(`${ready.length} worker(s) parked, below the minimum of ${this.o.minWorkers}: waiting up to ${this.o.rendezvousTimeoutMs} ms for more`);
+        this.log(`${ready.length} worker(s) parked, below the minimum of ${this.o.minWorkers}: `
+          + `waiting up to ${this.o.rendezvousTimeoutMs} ms for more`);
         this.emit({ type: 'SetTimer', name: TIMER.belowMin, ms: this.o.rendezvousTimeoutMs });
       }
       return;
@@ -347,16 +352,21 @@ class JobController implements Controller {
       } });
     });
     if (!this.firstWorldFormed) {
-      for (const rec of ordered) this.publish('worker-joined', { workerId: rec.id, rank: rec.rank, hostname: rec.join.hostname, pid: rec.join.pid, backend: rec.backend });
+      for (const rec of ordered) {
+        this.publish('worker-joined', { workerId: rec.id, rank: rec.rank, hostname: rec.join.hostname, pid: rec.join.pid, backend: rec.backend });
+      }
     }
     this.firstWorldFormed = true;
     this.counters.generations += 1;
     const desc = ordered.map((r, rank) => `rank ${rank}=${r.join.hostname} pid ${r.join.pid} peer ${r.join.peerAddress}`).join('; ');
-    this.log(`world generation ${generation} formed (${ordered.length} worker(s), ${committed} committed step(s), source rank ${sourceRank}${checkpointDir ? `, checkpoint ${checkpointDir}` : ''}): ${desc}`);
+    const from = `source rank ${sourceRank}${checkpointDir ? `, checkpoint ${checkpointDir}` : ''}`;
+    this.log(`world generation ${generation} formed (${ordered.length} worker(s), ${committed} committed step(s), ${from}): ${desc}`);
     this.emit({ type: 'WorldFormed', generation, workers: ordered.length });
     this.publish('world-formed', {
       workers: ordered.length, committedSteps: committed, sourceRank, checkpoint: checkpointDir || null,
-      members: ordered.map((r, rank) => ({ rank, workerId: r.id, hostname: r.join.hostname, pid: r.join.pid, peerAddress: r.join.peerAddress })),
+      members: ordered.map((r, rank) => ({
+        rank, workerId: r.id, hostname: r.join.hostname, pid: r.join.pid, peerAddress: r.join.peerAddress,
+      })),
     });
     this.writeState();
   }
@@ -408,7 +418,8 @@ class JobController implements Controller {
     this.progress.totalSteps = this.planner.committedSteps + this.planner.remainingSteps(w.ids.length);
     const p = a.plan;
     const inEpoch = a.firstStepInEpoch + p.steps;
-    this.log(`epoch ${p.epoch + 1}/${this.o.epochs}: ${p.steps} step(s) from global step ${a.firstGlobalStep} (global batch ${w.ids.length * p.batchSize}, steps ${a.firstStepInEpoch}..${inEpoch} of the epoch)`);
+    this.log(`epoch ${p.epoch + 1}/${this.o.epochs}: ${p.steps} step(s) from global step ${a.firstGlobalStep} `
+      + `(global batch ${w.ids.length * p.batchSize}, steps ${a.firstStepInEpoch}..${inEpoch} of the epoch)`);
     w.ids.forEach((id, rank) => this.emit({ type: 'SendPlan', workerId: id, plan: this.planner.message(a, rank, this.o.testSize) }));
     this.writeState();
   }
@@ -557,7 +568,8 @@ class JobController implements Controller {
       return this.fail(err.message, err.code);
     }
     if (name === TIMER.lastCall) {
-      if (this.machine.is(Phase.Rendezvous) && this.members.parkedReady().length >= this.o.minWorkers) this.formWorld(this.members.parkedReady());
+      const ready = this.members.parkedReady();
+      if (this.machine.is(Phase.Rendezvous) && ready.length >= this.o.minWorkers) this.formWorld(ready);
       return;
     }
     if (name === TIMER.parkDeadline) {
@@ -655,7 +667,9 @@ class JobController implements Controller {
         if (!this.machine.is(Phase.Training)) return refuse(`job ${this.jobId} is ${this.machine.phase}, not training`);
         if (!this.o.checkpointDir) return refuse('the job spec has no checkpoint section (checkpoint.dir)');
         this.pendingCheckpointTokens.push(req.token);
-        for (const m of this.activeMembers()) this.emit({ type: 'SendCheckpointNow', workerId: m.id, afterGlobalStep: 0, path: '', planStateJson: '' });
+        for (const m of this.activeMembers()) {
+          this.emit({ type: 'SendCheckpointNow', workerId: m.id, afterGlobalStep: 0, path: '', planStateJson: '' });
+        }
         return;
       }
     }
@@ -723,7 +737,8 @@ class JobController implements Controller {
     this.emit({ type: 'Finish', result });
   }
 
-  private summaryFields(): Pick<JobResult, 'generations' | 'workersLost' | 'workersJoined' | 'recoverySeconds' | 'stepsRedone' | 'sampleLedger'> {
+  private summaryFields(): Pick<JobResult,
+    'generations' | 'workersLost' | 'workersJoined' | 'recoverySeconds' | 'stepsRedone' | 'sampleLedger'> {
     const pos = this.planner.position();
     const ledger = this.planner.ledger;
     return {
