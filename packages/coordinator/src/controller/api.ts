@@ -161,6 +161,20 @@ export interface ControllerOptions {
 export interface Controller {
   readonly phase: Phase;
   readonly jobId: string;
+  /**
+   * Takes one event, returns the commands to carry out, in order. Never throws: a job that cannot go
+   * on ends with Finish{status: 'failed', errorCode} (and Abort to every worker with a session), where
+   * errorCode is the typed error (packages/shared/src/errors.ts) that names the cause:
+   *   RendezvousTimeoutError  fewer than MIN workers parked within the rendezvous timeout (first world);
+   *   BelowMinWorkersError    below MIN after losses and no replacement within the rendezvous timeout;
+   *   WeightsDivergedError    Synced or sampled step digests differ, or parked states differ and no checkpoint;
+   *   WorkerLostError         nobody holds the job's state (or the plan cannot place it) and no checkpoint,
+   *                           or a member is lost while the job is stopping;
+   *   ShutdownTimeoutError    members did not say done within the grace period after Stop;
+   *   ShardPlanError          the global batch no longer fits the training set;
+   *   any worker's own code   a worker error that is not a collective one (NonFiniteLossError, DataFileError, ...).
+   * Losses of members (WorkerLostError in events, not in the result) are handled: the job goes on.
+   */
   handle(event: ControllerEvent): ControllerCommand[];
   status(): JobStatus;
 }
