@@ -62,6 +62,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private readonly minWorkers: number;
   private readonly maxWorkers: number;
   private finished = false;
+  private startError: Error | null = null;
 
   constructor(private readonly options: CoordinatorOptions) {
     super();
@@ -70,7 +71,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.maxWorkers = options.maxWorkers ?? Math.max(options.workers, this.minWorkers);
     // A state file of an unfinished job in checkpoint.dir: this start takes that job over.
     const dir = options.spec.checkpoint?.dir;
-    const found = dir && options.takeover !== false ? readStateFile(dir) : null;
+    let found: CoordinatorStateFile | null = null;
+    try {
+      found = dir && options.takeover !== false ? readStateFile(dir) : null;
+    } catch (err) {
+      // Reported by start(), like every other reason a job cannot start (a named error, not a stack trace).
+      this.startError = err as Error;
+    }
     this.takeoverState = found && found.ended === null && found.jobName === options.spec.name ? found : null;
     this.jobId = this.takeoverState?.jobId ?? options.jobId ?? `${options.spec.name}-${randomBytes(3).toString('hex')}`;
     this.log = options.log ?? ((line) => process.stderr.write(`[coordinator] ${line}\n`));
@@ -101,6 +108,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   /** Binds the gRPC server and opens the rendezvous; resolves with the bound address. */
   async start(): Promise<string> {
+    if (this.startError) throw this.startError;
     for (const [flag, n] of [['MIN', this.minWorkers], ['MAX', this.maxWorkers]] as const) {
       if (!Number.isInteger(n) || n < 1) throw new Error(`--workers ${flag} must be a positive integer, got ${n}`);
     }

@@ -52,4 +52,11 @@ describe('coordinator state file', () => {
     expect(fresh.isTakeover).toBe(false);
     expect(fresh.jobId).not.toBe('sim-abc');
   });
+
+  it('a damaged state file makes start() fail with CoordinatorStateError (the job runner reports it by name)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dtrain-state-'));
+    writeFileSync(stateFilePath(dir), 'not json');
+    const c = new Coordinator({ spec: { ...testSpec(), checkpoint: { dir, keep: 1 } }, listen: '127.0.0.1:0', workers: 1 });
+    await expect(c.start()).rejects.toMatchObject({ code: 'CoordinatorStateError' });
+  });
 });
