@@ -21,7 +21,7 @@ describe('dtrain coordinator + dtrain worker', () => {
     // Ranks come with the world (WorldAssignment), logged by each worker as "generation G: rank R/N".
     const ranks = workers.map((w) => Number(w.stderr().match(/generation 1: rank (\d)\/2,/)?.[1])).sort();
     expect(ranks).toEqual([0, 1]);
-  });
+  }, 300_000);
 
   it('refuses a worker beyond --workers MAX, naming why (exit 3: a restart would be refused again)', async () => {
     const dir = tempDir();
@@ -29,7 +29,7 @@ describe('dtrain coordinator + dtrain worker', () => {
     const port = await freePort();
     const coordinator = startDtrain(['coordinator', job, '--listen', `127.0.0.1:${port}`, '--workers', '1']);
     const first = startDtrain(['worker', '--coordinator', `127.0.0.1:${port}`]);
-    await coordinator.waitFor(/session open/);
+    await coordinator.waitFor(/session open/, 180_000);
     const late = startDtrain(['worker', '--coordinator', `127.0.0.1:${port}`]);
     const lateExit = await late.exited;
     expect(lateExit.code).toBe(3);
@@ -37,5 +37,5 @@ describe('dtrain coordinator + dtrain worker', () => {
     coordinator.child.kill('SIGTERM');
     first.child.kill('SIGTERM');
     await Promise.all([coordinator.exited, first.exited]);
-  });
+  }, 300_000);
 });
