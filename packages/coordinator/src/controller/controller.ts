@@ -149,7 +149,7 @@ class JobController implements Controller {
     switch (ev.type) {
       case 'Started': return this.onStarted();
       case 'WorkerJoined': return this.onJoin(ev.token, ev.join);
-      case 'SessionOpened': return this.onSessionOpened(ev.from, ev.jobId, ev.backend);
+      case 'SessionOpened': return this.onSessionOpened(ev.from, ev.jobId, ev.backend, ev.metricsAddress);
       case 'Parked': return this.onParked(ev.from, ev.leftGeneration, ev.completedSteps, ev.digest, ev.reason);
       case 'Synced': return this.onSynced(ev.from, ev.generation, ev.completedSteps, ev.digest);
       case 'StepReported': return this.onStep(ev.from, ev.report);
@@ -198,7 +198,7 @@ class JobController implements Controller {
     if (!a.record.session) this.emit({ type: 'SetTimer', name: TIMER.session(a.record.id), ms: this.o.rendezvousTimeoutMs });
   }
 
-  private onSessionOpened(from: Envelope, jobId: string, backend: string): void {
+  private onSessionOpened(from: Envelope, jobId: string, backend: string, metricsAddress: string): void {
     const rec = this.members.get(from.workerId);
     const refuse = (reason: string) => {
       this.log(`refused a session: ${reason}`);
@@ -211,7 +211,9 @@ class JobController implements Controller {
     rec.lastSeenMs = this.now;
     if (backend) rec.backend = backend;
     this.emit({ type: 'ClearTimer', name: TIMER.session(rec.id) });
-    this.log(`worker ${rec.id} session open (${rec.join.hostname} pid ${rec.join.pid}, backend ${rec.backend || 'unknown'})`);
+    const metrics = metricsAddress || rec.join.metricsAddress;
+    const at = metrics ? `, metrics http://${metrics}/metrics` : '';
+    this.log(`worker ${rec.id} session open (${rec.join.hostname} pid ${rec.join.pid}, backend ${rec.backend || 'unknown'}${at})`);
   }
 
   private onSessionClosed(workerId: string, why: string): void {
