@@ -1,6 +1,7 @@
 // The coordinator's live page in a real browser (Debian's chromium driven by playwright-core) during a real
 // `dtrain launch`: it renders, its curves gain points as steps complete, and a killed worker shows up as
-// lost in the ring and in the events. Saves test-results/live-page.png.
+// lost in its generation and in the events, then the next world generation (with the replacement process
+// the launcher starts) as the current one. Saves test-results/live-page.png.
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ interface PageState {
   steps: { step: number; loss: number; epoch: number }[];
   rankSteps: { ranks: { rank: number; computeSeconds: number; allreduceSeconds: number; stepSeconds: number }[] }[];
   events: { kind: string; data: Record<string, unknown> }[];
+  worlds: { kind: 'formed' | 'lost' | 'joined'; generation: number; worldSize: number; rank?: number }[];
 }
 
 let browser: Browser | null = null;
@@ -27,16 +29,18 @@ afterAll(async () => {
 });
 
 describe('live page', () => {
-  it('renders, gains points as steps complete, and shows a killed worker as lost', async () => {
+  it('renders, gains points as steps complete, shows a killed worker lost and the next generation', async () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true);
     const dir = tempDir();
     const job = writeJob(dir, smallMnistJob({
       name: 'live-page',
-      training: { batchSize: 16, epochs: 50 },
+      training: { batchSize: 16, epochs: 50, maxSteps: 150 },
       checkpoint: { dir: join(dir, 'checkpoints'), everySteps: 20, keep: 2 },
     }));
     // Rank 1 sleeps 30 ms a step: steps stay slow enough to watch, and rank 1 is flagged a straggler.
-    run = startDtrain(['launch', '--workers', '2', job, '--metrics-port', '0', '--worker-metrics-port', '0', '--test-delay-ms', '1=30']);
+    // One replacement: the killed worker's slot gets a new process, which joins generation 2.
+    run = startDtrain(['launch', '--workers', '2', '--max-restarts', '1', job, '--metrics-port', '0',
+      '--worker-metrics-port', '0', '--test-delay-ms', '1=30']);
     const [, url] = await run.waitFor(/live page: (http:\/\/\S+\/)/, 60_000);
     const [, pid0, pid1] = await run.waitFor(/started 2 worker process\(es\): pids (\d+), (\d+)/);
 
@@ -81,23 +85,36 @@ describe('live page', () => {
     expect(await page.locator('#split .row').count()).toBe(2);
     expect(await page.locator('#ring .rank').count()).toBe(2);
 
-    // Kill a worker: the page shows its rank lost, in the ring, the generations and the events.
+    // Kill a worker: the page shows it lost in generation 1 (ring, generations list, events), then
+    // generation 2 (the survivor and the replacement) as the current world; the job goes on.
     const formed = state.events.find((e) => e.kind === 'world-formed')!;
     const members = formed.data.members as { rank: number; pid: number }[];
     const victimRank = members.find((m) => m.pid === Number(pid1))!.rank;
     process.kill(Number(pid1), 'SIGKILL');
-    await page.waitForSelector(`#ring .rank[data-rank="${victimRank}"][data-state="lost"]`, { timeout: 60_000 });
+    await page.waitForSelector('#generations li[data-generation="1"] .lost', { timeout: 60_000 });
+    expect(await page.textContent('#generations li[data-generation="1"]')).toContain(`lost rank ${victimRank}`);
     await page.waitForSelector('#events tr[data-kind="worker-lost"]', { timeout: 10_000 });
-    expect(await page.textContent('#generations')).toContain(`lost rank ${victimRank}`);
-    await page.waitForFunction("document.body.dataset.state === 'failed'", null, { timeout: 30_000 }).catch(() => undefined);
+    await page.waitForFunction("document.querySelector('#generation').textContent === '2'", null, { timeout: 120_000 });
+    expect(await page.textContent('#generations li[data-generation="2"]')).toMatch(/^generation 2: 2 ranks, formed/);
+    expect(await page.locator('#ring .rank').count()).toBe(2);
+    expect(await page.locator('#ring .rank[data-state="lost"]').count()).toBe(0);
+    const after = await page.evaluate('window.dtrainLive') as PageState;
+    expect(after.worlds.map((w) => [w.kind, w.generation, w.worldSize])).toEqual(expect.arrayContaining([
+      ['formed', 1, 2], ['lost', 1, expect.any(Number)], ['formed', 2, 2],
+    ]));
+    expect(after.worlds.find((w) => w.kind === 'lost')!.rank).toBe(victimRank);
+    // Steps go on in generation 2.
+    const stepsAtGen2 = after.steps.length;
+    await page.waitForFunction(`${lossPoints} >= ${stepsAtGen2 + 5}`, null, { timeout: 90_000 });
     mkdirSync(join(REPO_ROOT, 'test-results'), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(existsSync(SCREENSHOT)).toBe(true);
+    await page.waitForFunction("document.body.dataset.state === 'finished'", null, { timeout: 120_000 });
     expect(pageErrors).toEqual([]);
 
     const { code } = await run.exited;
-    expect(code).toBe(1);
-    expect(run.stderr()).toContain(`lost worker rank ${victimRank}`);
+    expect(code).toBe(0);
+    expect(run.stderr()).toContain('world generation 2 formed: 2 worker(s)');
     expect(await waitForExit([Number(pid0), Number(pid1)])).toEqual([]);
   });
 });

@@ -62,28 +62,33 @@ async function readMessages(url: string, count: number, afterFirst?: () => void)
 }
 
 describe('live feed', () => {
-  it('sends a snapshot of what happened so far, then each new step, rank report, event and state', async () => {
+  it('sends a snapshot of what happened so far, then each new step, rank report, event, world change and state', async () => {
     const source = fakeCoordinator();
     const url = await serve(source);
     source.emit('step', step(1, 2.5));
-    const messages = await readMessages(url, 5, () => {
+    const messages = await readMessages(url, 7, () => {
       source.emit('step', step(2, 2.25));
       source.emit('rank-steps', { globalStep: 1, generation: 1, ranks: [
         { rank: 0, samples: 64, loss: 2.2, computeSeconds: 0.01, allreduceSeconds: 0.004, stepSeconds: 0.016 },
         { rank: 1, samples: 64, loss: 2.3, computeSeconds: 0.02, allreduceSeconds: 0.002, stepSeconds: 0.032 },
       ] });
       source.emit('event', { job: 'demo', kind: 'worker-lost', time: '2026-01-01T00:00:00Z', generation: 1, data: { rank: 1 } });
+      source.emit('world', { kind: 'lost', generation: 1, worldSize: 2, rank: 1, workerId: 'w-2', reason: 'session broke' });
+      source.emit('world', { kind: 'formed', generation: 2, worldSize: 1 });
       source.emit('state', 'failed');
     });
-    expect(messages.map((m) => m.type)).toEqual(['snapshot', 'step', 'ranks', 'event', 'state']);
+    expect(messages.map((m) => m.type)).toEqual(['snapshot', 'step', 'ranks', 'event', 'world', 'world', 'state']);
     const snap = (messages[0] as { snapshot: LiveSnapshot }).snapshot;
     expect([snap.job, snap.jobId, snap.steps.map((s) => [s.step, s.loss, s.avgSamplesPerSec])]).toEqual(['demo', 'demo-abc123', [[1, 2.5, 800]]]);
     const ranks = (messages[2] as Extract<LiveMessage, { type: 'ranks' }>).point;
     expect(ranks.step).toBe(2);
     expect(ranks.ranks.map((r) => r.samplesPerSec)).toEqual([4000, 2000]);
-    expect((messages[4] as Extract<LiveMessage, { type: 'state' }>).state).toBe('failed');
+    const lost = (messages[4] as Extract<LiveMessage, { type: 'world' }>).change;
+    expect([lost.kind, lost.generation, lost.rank, lost.workerId]).toEqual(['lost', 1, 1, 'w-2']);
+    expect((messages[6] as Extract<LiveMessage, { type: 'state' }>).state).toBe('failed');
     const state = await (await fetch(`${url}/live/state`)).json() as LiveSnapshot;
     expect([state.state, state.steps.length, state.rankSteps.length, state.events.map((e) => e.kind)]).toEqual(['failed', 2, 1, ['worker-lost']]);
+    expect(state.worlds.map((w) => [w.kind, w.generation, w.worldSize])).toEqual([['lost', 1, 2], ['formed', 2, 1]]);
   });
 
   it('thins a long run instead of dropping its start', async () => {

@@ -2,7 +2,7 @@
 // serves (routes mounted on the coordinator's metrics port). It never changes the job.
 import type { JobEvent } from '@dtrain/shared/control/api';
 import type { HttpRoute } from '@dtrain/shared/metrics/metrics-server';
-import type { JobState, StepProgress, ValidationResult } from '../api';
+import type { JobState, StepProgress, ValidationResult, WorldChange } from '../api';
 
 /** One rank's share of one completed step, as it reported it (the coordinator's 'rank-steps' event). */
 export interface RankStepSample {
@@ -28,6 +28,8 @@ export interface LiveSource {
   on(event: 'state', listener: (s: JobState) => void): unknown;
   on(event: 'event', listener: (e: JobEvent) => void): unknown;
   on(event: 'rank-steps', listener: (r: RankStepsEvent) => void): unknown;
+  /** World generations formed, workers lost and joined (elastic training, docs/elastic.md). */
+  on(event: 'world', listener: (w: WorldChange) => void): unknown;
 }
 
 export interface LivePageOptions {

@@ -3,7 +3,7 @@
 // connects (or reconnects) first gets a snapshot, then the increments.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JobEvent } from '@dtrain/shared/control/api';
-import type { JobState, StepProgress, ValidationResult } from '../api';
+import type { JobState, StepProgress, ValidationResult, WorldChange } from '../api';
 import type { LiveSource, RankStepsEvent } from './api';
 
 /** Loss curve points kept; beyond this the older half is thinned to every other point. */
@@ -12,7 +12,11 @@ export const MAX_STEP_POINTS = 10_000;
 export const MAX_RANK_POINTS = 600;
 /** Events kept besides the ones the page derives structure from (worlds, losses, checkpoints). */
 export const MAX_OTHER_EVENTS = 300;
-const KEEP_ALL_KINDS = new Set(['world-formed', 'worker-lost', 'checkpoint-written', 'failed', 'finished', 'started']);
+const KEEP_ALL_KINDS = new Set([
+  'world-formed', 'worker-lost', 'worker-joined', 'coordinator-takeover', 'checkpoint-written', 'failed', 'finished', 'started',
+]);
+/** World changes kept (every one: a job has few). */
+export const MAX_WORLD_CHANGES = 10_000;
 const KEEPALIVE_MS = 15_000;
 
 export interface StepPoint {
@@ -34,6 +38,9 @@ export interface RankPoint {
   ranks: { rank: number; samplesPerSec: number; computeSeconds: number; allreduceSeconds: number; stepSeconds: number }[];
 }
 
+/** A world change (formed / lost / joined) with the time the feed saw it. */
+export type WorldPoint = WorldChange & { time: string };
+
 export interface LiveSnapshot {
   job: string;
   jobId: string;
@@ -42,6 +49,8 @@ export interface LiveSnapshot {
   validations: ValidationResult[];
   rankSteps: RankPoint[];
   events: JobEvent[];
+  /** Every world generation formed and every worker lost or joined, in order. */
+  worlds: WorldPoint[];
 }
 
 export type LiveMessage =
@@ -50,6 +59,7 @@ export type LiveMessage =
   | { type: 'ranks'; point: RankPoint }
   | { type: 'validation'; validation: ValidationResult }
   | { type: 'event'; event: JobEvent }
+  | { type: 'world'; change: WorldPoint }
   | { type: 'state'; state: JobState };
 
 export class LiveFeed {
@@ -59,6 +69,7 @@ export class LiveFeed {
   private validations: ValidationResult[] = [];
   private rankSteps: RankPoint[] = [];
   private events: JobEvent[] = [];
+  private worlds: WorldPoint[] = [];
   private otherEvents = 0;
   private readonly clients = new Set<ServerResponse>();
   private readonly keepalive: NodeJS.Timeout;
@@ -69,6 +80,10 @@ export class LiveFeed {
     source.on('state', (s) => { this.state = s; this.send({ type: 'state', state: s }); });
     source.on('event', (e) => this.onEvent(e));
     source.on('rank-steps', (r) => this.onRankSteps(r));
+    source.on('world', (w) => {
+      const change: WorldPoint = { ...w, time: new Date().toISOString() };
+      this.push(this.worlds, change, MAX_WORLD_CHANGES, { type: 'world', change });
+    });
     this.keepalive = setInterval(() => { for (const c of this.clients) c.write(': keepalive\n\n'); }, KEEPALIVE_MS);
     this.keepalive.unref();
   }
@@ -77,6 +92,7 @@ export class LiveFeed {
     return {
       job: this.job, jobId: this.source.jobId, state: this.state,
       steps: this.steps, validations: this.validations, rankSteps: this.rankSteps, events: this.events,
+      worlds: this.worlds,
     };
   }
 

@@ -9,7 +9,7 @@ const RATE_WINDOW = 5;
 
 const live = {
   job: '', jobId: '', state: 'connecting', connected: false,
-  steps: [], validations: [], rankSteps: [], events: [],
+  steps: [], validations: [], rankSteps: [], events: [], worlds: [],
 };
 window.dtrainLive = live;
 
@@ -30,6 +30,7 @@ function apply(msg) {
       break;
     case 'validation': live.validations.push(msg.validation); break;
     case 'event': live.events.push(msg.event); break;
+    case 'world': live.worlds.push(msg.change); break;
     case 'state': live.state = msg.state; break;
   }
   scheduleRender();
@@ -37,17 +38,31 @@ function apply(msg) {
 
 // --- derived structure: worlds, lost ranks, stragglers, checkpoints --------------------------------
 
+// Generations come from the coordinator's world changes (formed / lost / joined); the ranks' hosts
+// and pids from the matching 'world-formed' event. A loss belongs to the generation it ended.
 function worlds() {
   const out = new Map();
-  for (const e of live.events) {
-    if (e.kind === 'world-formed') {
-      out.set(e.generation, { generation: e.generation, time: e.time, members: e.data.members || [], lost: [] });
-    } else if (e.kind === 'worker-lost') {
-      const w = out.get(e.generation);
-      if (w) w.lost.push({ rank: e.data.rank, reason: e.data.reason, time: e.time });
+  const formedEvents = new Map(live.events.filter((e) => e.kind === 'world-formed').map((e) => [e.generation, e]));
+  const get = (g, time) => {
+    if (!out.has(g)) out.set(g, { generation: g, time, worldSize: 0, members: [], lost: [], joined: [] });
+    return out.get(g);
+  };
+  for (const c of live.worlds) {
+    const w = get(c.generation, c.time);
+    if (c.kind === 'formed') {
+      w.time = c.time;
+      w.worldSize = c.worldSize;
+      const e = formedEvents.get(c.generation);
+      w.members = e && Array.isArray(e.data.members) ? e.data.members
+        : Array.from({ length: c.worldSize }, (_, rank) => ({ rank }));
+    } else if (c.kind === 'lost') {
+      w.lost.push({ rank: c.rank, workerId: c.workerId, reason: c.reason, time: c.time });
+    } else if (c.kind === 'joined') {
+      w.joined.push({ rank: c.rank, workerId: c.workerId, time: c.time });
     }
   }
-  return [...out.values()].sort((a, b) => a.generation - b.generation);
+  return [...out.values()].filter((w) => w.worldSize > 0 || w.lost.length || w.joined.length)
+    .sort((a, b) => a.generation - b.generation);
 }
 
 function stragglers() {
@@ -151,7 +166,8 @@ function renderRanks() {
 
 function renderRing() {
   const ws = worlds();
-  const current = ws[ws.length - 1];
+  const formed = ws.filter((w) => w.worldSize > 0);
+  const current = formed[formed.length - 1];
   const svg = $('ring');
   const flagged = new Set(stragglers().map((e) => e.data.rank));
   if (!current) {
@@ -182,17 +198,21 @@ function renderRing() {
       const state = lost.has(m.rank) ? 'lost' : flagged.has(m.rank) ? 'straggler' : 'ok';
       out += `<g class="node rank" data-rank="${m.rank}" data-state="${state}"><circle cx="${x}" cy="${y}" r="22"/>` +
         `<text x="${x}" y="${y + 4}">rank ${m.rank}</text>` +
-        `<text x="${x}" y="${y + 36}" fill="#666">${escapeHtml(`${m.hostname}/${m.localRank} pid ${m.pid}`)}</text>` +
+        `<text x="${x}" y="${y + 36}" fill="#666">${escapeHtml(m.hostname ? `${m.hostname} pid ${m.pid}` : '')}</text>` +
         (state === 'lost' ? `<text x="${x}" y="${y - 27}" fill="#c62828">lost</text>` : '') + '</g>';
     });
     svg.innerHTML = out;
   }
   $('generations').innerHTML = ws.map((w) => {
-    const lost = w.lost
-      .map((l) => `<span class="lost">lost rank ${l.rank} at ${clock(l.time)}: ${escapeHtml(String(l.reason))}</span>`)
-      .join('; ');
-    const formed = `generation ${w.generation}: ${w.members.length} ranks, formed ${clock(w.time)}`;
-    return `<li value="${w.generation}" data-generation="${w.generation}">${formed}${lost ? ` — ${lost}` : ''}</li>`;
+    const lost = w.lost.map((l) => `<span class="lost" data-rank="${l.rank}">lost rank ${l.rank}` +
+      `${l.workerId ? ` (${escapeHtml(l.workerId)})` : ''} at ${clock(l.time)}: ${escapeHtml(String(l.reason))}</span>`);
+    const joined = w.joined.map((j) => `<span class="joined">joined ${escapeHtml(String(j.workerId ?? ''))}` +
+      ` at ${clock(j.time)}</span>`);
+    const head = w.worldSize > 0 ? `generation ${w.generation}: ${w.worldSize} ranks, formed ${clock(w.time)}`
+      : `generation ${w.generation}`;
+    const rest = [...lost, ...joined].join('; ');
+    return `<li value="${w.generation}" data-generation="${w.generation}" data-lost="${w.lost.length}" ` +
+      `data-joined="${w.joined.length}">${head}${rest ? ` — ${rest}` : ''}</li>`;
   }).join('');
   $('generation').textContent = current ? String(current.generation) : '–';
 }
@@ -211,7 +231,7 @@ function renderLists() {
   const rows = live.events.slice(-200).reverse().map((e) => {
     const { jobId, members, ...rest } = e.data;
     const details = members
-      ? `${members.length} ranks: ${members.map((m) => `${m.rank}=${m.hostname}/${m.localRank}`).join(', ')}`
+      ? `${members.length} ranks: ${members.map((m) => `${m.rank}=${m.hostname} pid ${m.pid}`).join(', ')}`
       : summarize(rest);
     return `<tr data-kind="${e.kind}"><td>${clock(e.time)}</td><td>${e.generation}</td><td>${e.kind}</td>` +
       `<td class="details">${escapeHtml(details)}</td></tr>`;
