@@ -16,7 +16,7 @@ export interface LazyCommand {
 const NATS_HINT = '(asks its coordinator over NATS)';
 
 export const LAZY_COMMANDS: readonly LazyCommand[] = [
-  { name: 'launch', term: 'launch [options] <job>', summary: 'run a job on this machine: a coordinator and N worker processes',
+  { name: 'launch', term: 'launch [options] <job>', summary: 'run a job on this machine: a coordinator and MAX worker processes',
     register: async (p) => (await import('./commands/launch')).registerLaunchCommand(p) },
   { name: 'coordinator', term: 'coordinator [options] <job>', summary: 'run the coordinator of a job; workers join it from any machine',
     register: async (p) => (await import('./commands/coordinator')).registerCoordinatorCommand(p) },
