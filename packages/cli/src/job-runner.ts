@@ -10,6 +10,11 @@ export interface JobRunnerOptions extends Omit<CoordinatorOptions, 'bus' | 'log'
   natsUrl?: string;
   json: boolean;
   tty: boolean;
+  /**
+   * Called before the coordinator starts (it is created, not yet listening): `dtrain launch` spawns its
+   * workers here so their start-up overlaps the coordinator's; they retry Join until it listens.
+   */
+  beforeStart?: (coordinator: Coordinator, display: ProgressDisplay) => void;
   /** Called once the coordinator listens: spawn local workers here. */
   onListening?: (address: string, coordinator: Coordinator, display: ProgressDisplay) => void | Promise<void>;
 }
@@ -17,6 +22,8 @@ export interface JobRunnerOptions extends Omit<CoordinatorOptions, 'bus' | 'log'
 export interface JobRun {
   coordinator: Coordinator;
   result: JobResult;
+  /** False when the coordinator could not start (result says why). */
+  started: boolean;
 }
 
 export async function runJob(options: JobRunnerOptions): Promise<JobRun> {
@@ -37,18 +44,19 @@ export async function runJob(options: JobRunnerOptions): Promise<JobRun> {
   coordinator.on('validation', (v) => display.validation(v));
   try {
     let address: string;
+    options.beforeStart?.(coordinator, display);
     try {
       address = await coordinator.start();
     } catch (err) {
       // A job that cannot start (unreadable data, bad resume point, port taken) fails like any other:
       // a named error in the summary and the --json line, not a stack trace.
       const e = err as Error & { code?: string };
-      return { coordinator, result: startFailure(coordinator.jobId, options.workers, e) };
+      return { coordinator, result: startFailure(coordinator.jobId, options.workers, e), started: false };
     }
     if (natsUrl) log(`control plane on ${natsUrl}: dtrain status|stop|events --nats ${natsUrl} --job ${options.spec.name}`);
     await options.onListening?.(address, coordinator, display);
     const result = await coordinator.result;
-    return { coordinator, result };
+    return { coordinator, result, started: true };
   } finally {
     display.stop();
     await coordinator.close();

@@ -17,7 +17,11 @@ import type { Abandon__Output } from '@dtrain/shared/generated/dtrain/v1/Abandon
 import type { CoordinatorClient } from '@dtrain/shared/generated/dtrain/v1/Coordinator';
 
 export const HEARTBEAT_INTERVAL_MS = 1_000;
-export const JOIN_RETRY_MS = 250;
+/**
+ * First Join retry; it doubles up to JOIN_RETRY_MAX_MS. Short because `dtrain launch` starts its
+ * workers together with the coordinator: the first tries usually come before it listens.
+ */
+export const JOIN_RETRY_MS = 50;
 export const JOIN_RETRY_MAX_MS = 2_000;
 /** Per-attempt deadline of a Join call (it answers at once when a coordinator is there). */
 export const JOIN_ATTEMPT_MS = 5_000;
@@ -59,6 +63,10 @@ function makeClient(address: string): CoordinatorClient {
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
     'grpc.max_receive_message_length': -1,
+    // grpc-js waits 1 s before reconnecting after a refused connection and fails calls meanwhile; the
+    // Join retries above are the pacing that matters, so let the channel reconnect as often as they ask.
+    'grpc.initial_reconnect_backoff_ms': JOIN_RETRY_MS,
+    'grpc.max_reconnect_backoff_ms': JOIN_RETRY_MAX_MS,
   }) as unknown as CoordinatorClient;
 }
 

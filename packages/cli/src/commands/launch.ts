@@ -3,6 +3,7 @@
 // process that dies is replaced by a new process that joins the running world (the survivors keep
 // training meanwhile); `--max-restarts` is the replacement budget. Nothing is relaunched from a
 // checkpoint: the newcomer gets the state from a running rank over the ring.
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { BACKENDS, type BackendName } from '@dtrain/shared/job-spec';
 import { DEFAULT_COORDINATOR_METRICS_PORT, DEFAULT_WORKER_METRICS_BASE_PORT } from '@dtrain/shared/metrics/metrics-server';
@@ -10,6 +11,7 @@ import type { JobResult, WorldChange } from '@dtrain/coordinator/api';
 import { formatSummary, runJob, summaryJson } from '../job-runner';
 import { LocalWorkers } from '../local-workers';
 import { exitWith, loadSpecOrExit, parsePositiveInt, parseWorkerRange, type WorkerRange } from '../cli-util';
+import { reserveFreePort } from '../free-port';
 
 export const WORKER_EXIT_WAIT_MS = 15_000;
 
@@ -78,9 +80,12 @@ export function registerLaunchCommand(program: Command): void {
 
       const { min, max } = flags.workers;
       let replacements = 0;
+      // Workers start with the coordinator, not after it listens: they need its port up front.
+      const port = flags.port === 0 ? await reserveFreePort(flags.host) : flags.port;
+      const coordinatorAddress = `${flags.host === '0.0.0.0' || flags.host === '' ? hostname() : flags.host}:${port}`;
       const run = await runJob({
         spec,
-        listen: `${flags.host}:${flags.port}`,
+        listen: `${flags.host}:${port}`,
         workers: max,
         minWorkers: min,
         maxWorkers: max,
@@ -92,12 +97,12 @@ export function registerLaunchCommand(program: Command): void {
         rendezvousTimeoutMs: flags.rendezvousTimeout,
         json: Boolean(flags.json),
         tty,
-        onListening: (address, coordinator, display) => {
+        beforeStart: (coordinator, display) => {
           // One line per world change, as it happens.
           coordinator.on('world', (change: WorldChange) => display.line(`[launcher] ${describeWorldChange(change)}`));
           workers = new LocalWorkers({
             count: max,
-            coordinator: address,
+            coordinator: coordinatorAddress,
             backend: flags.backend,
             metricsBasePort: flags.metrics ? flags.workerMetricsPort : undefined,
             extraArgs: (r) => [
@@ -127,7 +132,9 @@ export function registerLaunchCommand(program: Command): void {
       });
       let result: JobResult = run.result;
       const w = workers as LocalWorkers | null;
-      if (w && !(await w.waitAll(WORKER_EXIT_WAIT_MS))) await w.terminate();
+      // A coordinator that never started leaves its workers retrying Join: stop them now.
+      if (w && !run.started) await w.terminate();
+      else if (w && !(await w.waitAll(WORKER_EXIT_WAIT_MS))) await w.terminate();
       result = { ...result, restarts: replacements };
       process.stderr.write(`${formatSummary(result)}\n`);
       if (flags.json) process.stdout.write(`${summaryJson(result)}\n`);
