@@ -48,7 +48,7 @@ function pick<T>(xs: T[]): T {
 describe('elastic chaos', () => {
   it('4 workers, kill -9 of a random worker every 50 steps, each replaced: exact ledger, equal replicas, loss as uninterrupted', async () => {
     const dir = tempDir('dtrain-chaos-');
-    // 1600 training digits / (4 x 16) = 25 steps per epoch at 4 workers; 13 epochs >= 325 steps.
+    // 2000 training digits / (4 x 16) = 31 steps per epoch at 4 workers; 13 epochs >= 403 steps.
     const job = chaosJob(dir, 'chaos-kill', 50, 13);
     const run = startDtrain(['launch', '--workers', '3:4', job, '--json', '--no-metrics', '--max-restarts', '10']);
     const killed: number[] = [];

@@ -12,7 +12,7 @@ describe('dtrain launch --max-restarts (replacement)', () => {
   it('survives kill -9 of a worker: a new process joins with the survivor\'s state and every step is trained once', async () => {
     const dir = tempDir();
     const ckpt = join(dir, 'ckpt');
-    // 2000 digits limit -> 1600 training digits / (2 x 16) = 50 steps per epoch; 3 epochs = 150 steps.
+    // 2000 training digits (limit) / (2 x 16) = 62 steps per epoch; 3 epochs = 186 steps.
     const job = writeJob(dir, smallMnistJob({
       name: 'restarts',
       training: { batchSize: 16, epochs: 3 },
@@ -32,8 +32,8 @@ describe('dtrain launch --max-restarts (replacement)', () => {
     // The state came from the survivor, not from a checkpoint.
     expect(run.stderr()).not.toMatch(/resuming from|restored weights and optimizer state from/);
     const state = JSON.parse(readFileSync(join(String(summary.lastCheckpoint), 'state.json'), 'utf8')) as { globalStep: number };
-    expect(state.globalStep).toBe(150);
-    expect(summary.steps).toBe(150);
+    expect(state.globalStep).toBe(186);
+    expect(summary.steps).toBe(186);
     const digests = finalDigests(run.stderr());
     expect(digests.length).toBe(2);
     expect(new Set(digests).size).toBe(1);

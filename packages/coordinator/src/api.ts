@@ -7,8 +7,6 @@ import type { JobSpec } from '@dtrain/shared/job-spec';
 
 export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 120_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
-/** After a first failure signal, how long to wait for more evidence before naming the lost rank. */
-export const FAILURE_SETTLE_MS = 1_500;
 /** How long finished workers get to say done before the coordinator gives up on them. */
 export const SHUTDOWN_GRACE_MS = 30_000;
 /** First world of MIN:MAX: how long to wait for more than MIN parked workers. */

@@ -88,3 +88,38 @@ describe('controller: first world', () => {
     expect(sim.lastState).toMatchObject({ ended: 'succeeded', jobId: 'job-1' });
   });
 });
+
+describe('controller: joins at step boundaries', () => {
+  it('a join mid-epoch: Reform, the members leave after the next step together, the newcomer syncs; nothing lost or redone', () => {
+    const sim = new Sim(controllerOptions({ minWorkers: 2, maxWorkers: 3, lastCallMs: 100 }));
+    sim.joinOk('h1');
+    sim.joinOk('h1');
+    sim.advance(100);
+    // The whole first epoch, then a newcomer during the second.
+    const perEpoch = Math.floor(TRAIN_SIZE / (2 * BATCH));
+    for (let i = 0; i < perEpoch; i++) sim.step();
+    const epoch1Plans = sim.ofType('SendPlan').filter((p) => p.plan.epoch === 1);
+    expect(epoch1Plans).toHaveLength(2);
+    // A newcomer arrives while epoch 1 runs: Reform; the members vote it into the next step and park.
+    const fresh = sim.joinOk('h2');
+    sim.step();
+    const g2 = sim.ofType('SendWorld').filter((w) => w.world.generation === 2);
+    expect(g2.map((w) => w.workerId)).toContain(fresh.id);
+    expect(g2.every((w) => w.world.completedSteps === perEpoch + 1)).toBe(true);
+    const plan2 = sim.ofType('SendPlan').filter((p) => p.plan.generation === 2);
+    expect(plan2.map((p) => p.plan.firstStepInEpoch)).toEqual([1, 1, 1]);
+    sim.run();
+    expect(sim.result).toMatchObject({ status: 'succeeded', workersJoined: 1, workersLost: 0, recoverySeconds: [] });
+    expect(sim.result!.sampleLedger).toMatchObject({ duplicated: 0, missing: 0 });
+    expect(sim.result!.sampleLedger!.trained).toBe(sim.result!.sampleLedger!.expected);
+    for (const list of sim.trainedByEpoch.values()) expect(duplicatesIn(list)).toBe(0);
+  });
+
+  it('MAX members: nobody waits, no Reform; a 4th join is refused with JoinRefused reason', () => {
+    const sim = new Sim(controllerOptions({ minWorkers: 2, maxWorkers: 2 }));
+    sim.joinOk('h1');
+    sim.joinOk('h1');
+    expect(sim.join('h1')).toMatch(/--workers MAX/);
+    expect(sim.ofType('SendReform')).toHaveLength(0);
+  });
+});
