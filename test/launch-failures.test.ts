@@ -138,7 +138,7 @@ describe('dtrain launch failures', () => {
     expect(await waitForExit(workerPids(run.stderr()))).toEqual([]);
   });
 
-  it('a data file that does not exist fails the job with its path, exit 1, a JSON summary, and no workers', async () => {
+  it('a data file that does not exist fails the job with its path, exit 1, a JSON summary, and leaves no worker', async () => {
     const dir = tempDir();
     const job = writeJob(dir, {
       name: 'no-file', model: { kind: 'mlp', task: 'regression', hidden: [{ units: 4 }] },
@@ -150,6 +150,8 @@ describe('dtrain launch failures', () => {
     const summary = lastJsonLine(run.stdout);
     expect(summary).toMatchObject({ status: 'failed', errorCode: 'DataFileError' });
     expect(String(summary.error)).toContain(`${dir}/missing.csv`);
-    expect(run.stderr).not.toContain('started 2 worker');
+    // Workers start together with the coordinator (start-up time); its failure stops them at once.
+    expect(run.stderr).toContain('the coordinator did not start: stopping');
+    expect(await waitForExit(workerPids(run.stderr))).toEqual([]);
   });
 });

@@ -133,7 +133,10 @@ export function registerLaunchCommand(program: Command): void {
       let result: JobResult = run.result;
       const w = workers as LocalWorkers | null;
       // A coordinator that never started leaves its workers retrying Join: stop them now.
-      if (w && !run.started) await w.terminate();
+      if (w && !run.started) {
+        process.stderr.write(`[launcher] the coordinator did not start: stopping ${w.running} worker process(es)\n`);
+        await w.terminate();
+      }
       else if (w && !(await w.waitAll(WORKER_EXIT_WAIT_MS))) await w.terminate();
       result = { ...result, restarts: replacements };
       process.stderr.write(`${formatSummary(result)}\n`);
