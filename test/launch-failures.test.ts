@@ -43,7 +43,7 @@ describe('dtrain launch failures', () => {
     const state = JSON.parse(readFileSync(`${String(summary.lastCheckpoint)}/state.json`, 'utf8')) as { globalStep: number };
     expect(state.globalStep).toBeGreaterThan(0);
     expect(await waitForExit([...pids, run.child.pid!])).toEqual([]);
-   }, 300_000);
+  }, 400_000);
 
   it('SIGINT stops the launcher and every worker it started', async () => {
     const dir = tempDir();
