@@ -21,7 +21,7 @@ describe('dtrain launch failures', () => {
     const dir = tempDir();
     const job = writeJob(dir, smallMnistJob({ training: { batchSize: 16, epochs: 200 }, checkpoint: { dir: `${dir}/ckpt`, keep: 2 } }));
     // The timeout covers the first rendezvous too: long enough for 3 process starts on a busy machine.
-    const run = startDtrain(['launch', '--workers', '3', job, '--json', '--rendezvous-timeout', '60000']);
+    const run = startDtrain(['launch', '--workers', '3', job, '--json', '--rendezvous-timeout', '120000']);
     await run.waitFor(/epoch 1\/200 step/, 180_000);
     const pids = workerPids(run.stderr());
     const ranks = ranksByPid(run.stderr());
