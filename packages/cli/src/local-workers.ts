@@ -16,6 +16,8 @@ export interface LocalWorkerOptions {
   metricsBasePort?: number;
   /** Per-local-rank extra arguments (tests: `--test-delay-ms`). */
   extraArgs?: (localRank: number) => string[];
+  /** security: per-local-rank environment (TLS files and join token from launch-security.ts). */
+  env?: (localRank: number) => NodeJS.ProcessEnv;
   onLine: (localRank: number, line: string) => void;
   onExit: (localRank: number, code: number | null, signal: NodeJS.Signals | null) => void;
 }
@@ -36,7 +38,7 @@ export class LocalWorkers {
         args.push('--metrics-port', String(this.options.metricsBasePort === 0 ? 0 : this.options.metricsBasePort + localRank));
       }
       args.push(...(this.options.extraArgs?.(localRank) ?? []));
-      const env: NodeJS.ProcessEnv = { ...process.env, LOCAL_RANK: String(localRank), DTRAIN_LAUNCHED: '1' };
+      const env: NodeJS.ProcessEnv = { ...process.env, ...this.options.env?.(localRank), LOCAL_RANK: String(localRank), DTRAIN_LAUNCHED: '1' };
       // One GPU per local worker, as torchrun users expect; harmless where no GPU exists.
       if (usesGpu && process.env.CUDA_VISIBLE_DEVICES === undefined) env.CUDA_VISIBLE_DEVICES = String(localRank);
       const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });

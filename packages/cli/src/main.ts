@@ -1,5 +1,6 @@
 // The `dtrain` command line.
 import { Command } from 'commander';
+import { registerCertsCommand } from './commands/certs';
 import { registerCheckpointCommand } from './commands/checkpoint';
 import { registerCoordinatorCommand } from './commands/coordinator';
 import { registerEventsCommand } from './commands/events';
@@ -25,5 +26,6 @@ registerStatusCommand(program);
 registerStopCommand(program);
 registerEventsCommand(program);
 registerCheckpointCommand(program);
+registerCertsCommand(program);
 
 await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@
 // touches tensors.
 import type { ControlBus } from '@dtrain/shared/control/api';
 import type { JobSpec } from '@dtrain/shared/job-spec';
+import type { TransportSecurity } from '@dtrain/shared/security/api';
 
 export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 120_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
@@ -30,6 +31,8 @@ export interface CoordinatorOptions {
   /** host:port for the coordinator's /metrics, /healthz, /readyz ("" or undefined: none). */
   metricsListen?: string;
   log?: (line: string) => void;
+  /** TLS and join token of the Coordinator service (default: plaintext, loopback only, no token). */
+  security?: TransportSecurity;
 }
 
 export type JobState = 'rendezvous' | 'running' | 'stopping' | 'finished' | 'failed';

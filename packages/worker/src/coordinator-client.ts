@@ -3,6 +3,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { WorldAbortedError } from '@dtrain/shared/errors';
 import { loadDtrainProto } from '@dtrain/shared/proto';
+import type { TransportSecurity } from '@dtrain/shared/security/api';
+import { createInsecureSecurity } from '@dtrain/shared/security/transport-security';
 import type {
   CoordinatorMessage__Output, JoinRequest, JoinResponse__Output, WorkerMessage,
 } from '@dtrain/shared/proto';
@@ -23,13 +25,13 @@ export type WorkerReport = Omit<WorkerMessage, 'jobId' | 'generation' | 'rank'>;
 export class CoordinatorConnection {
   private readonly client: CoordinatorClient;
 
-  constructor(readonly address: string) {
+  constructor(readonly address: string, security: TransportSecurity = createInsecureSecurity()) {
     const proto = loadDtrainProto();
-    this.client = new proto.dtrain.v1.Coordinator(address, grpc.credentials.createInsecure(), {
+    this.client = new proto.dtrain.v1.Coordinator(address, security.channelCredentials(), security.channelOptions({
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.max_receive_message_length': -1,
-    }) as unknown as CoordinatorClient;
+    })) as unknown as CoordinatorClient;
   }
 
   /** Joins the rendezvous; retries while the coordinator is not up yet, until the deadline. */

@@ -13,6 +13,7 @@ import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
 import { buildModel } from '@dtrain/shared/model/build-model';
 import type { EpochPlan__Output } from '@dtrain/shared/proto';
 import { positionAfter, type PlanPosition } from '@dtrain/shared/shard-plan';
+import type { TransportSecurity } from '@dtrain/shared/security/api';
 import { selectBackend } from './backend/select-backend';
 import type { Collective } from './collective/api';
 import { createRingCollective, startPeerServer } from './collective/index';
@@ -46,6 +47,8 @@ export interface WorkerOptions {
   /** Test-only: after this global step, nudge one weight of this rank (replicas diverge on purpose). */
   testPerturbAtStep?: number;
   log?: (line: string) => void;
+  /** TLS + join token for the Peer server and both channels (default: plaintext, loopback only). */
+  security?: TransportSecurity;
 }
 
 export interface WorkerResult {
@@ -58,8 +61,9 @@ export interface WorkerResult {
 export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
   let log = options.log ?? ((line: string) => process.stderr.write(`[worker] ${line}\n`));
   const peerHost = options.peerHost ?? '127.0.0.1';
-  const peerServer = await startPeerServer({ host: peerHost, port: 0, advertiseHost: options.advertiseHost });
-  const connection = new CoordinatorConnection(options.coordinator);
+  const security = options.security; // security: one value for the Peer server, the ring and the coordinator channel
+  const peerServer = await startPeerServer({ host: peerHost, port: 0, advertiseHost: options.advertiseHost, security });
+  const connection = new CoordinatorConnection(options.coordinator, security);
   let collective: Collective | null = null;
   let session: WorkerSession | null = null;
   let metricsServer: MetricsServer | null = null;
@@ -92,6 +96,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     log(`backend ${choice.name} (${choice.packageName})`);
 
     const metrics = new WorkerMetrics({ job: spec.name, rank });
+    security?.onRefusal((r) => metrics.onAuthRefusal(r.service, r.reason)); // security: count refusals
     if (options.metricsPort !== undefined) {
       metricsServer = await startMetricsServerWithFallback(`${options.metricsHost ?? '127.0.0.1'}:${options.metricsPort}`, metrics.registry, () => trainingReady, log);
       log(`metrics on ${metricsServer.url}/metrics`);
@@ -121,6 +126,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       chunkBytes: spec.collective.chunkBytes,
       timeoutMs: spec.collective.timeoutMs,
       compression: spec.collective.compression,
+      security, // security
     });
     const trainer = new Trainer({ model, optimizer, loss: spec.loss, collective, task: dataset.info.task });
     if (!resumeFrom) await trainer.broadcastInitialWeights();

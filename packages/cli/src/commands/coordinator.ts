@@ -2,9 +2,10 @@
 // machines join with `dtrain worker --coordinator HOST:PORT`.
 import type { Command } from 'commander';
 import { formatSummary, runJob, summaryJson } from '../job-runner';
-import { loadSpecOrExit, parsePositiveInt } from '../cli-util';
+import { exitWith, loadSpecOrExit, parsePositiveInt } from '../cli-util';
+import { addSecurityOptions, resolveSecurity, type SecurityFlags } from '../security-flags';
 
-interface CoordinatorFlags {
+interface CoordinatorFlags extends SecurityFlags {
   listen: string;
   workers: number;
   maxSteps?: number;
@@ -17,8 +18,8 @@ interface CoordinatorFlags {
 }
 
 export function registerCoordinatorCommand(program: Command): void {
-  program
-    .command('coordinator')
+  addSecurityOptions(program
+    .command('coordinator'))
     .description('run the coordinator of a job; workers join it from any machine')
     .argument('<job>', 'job file (YAML or JSON)')
     .requiredOption('-w, --workers <n>', 'world size to wait for', parsePositiveInt('--workers'))
@@ -33,7 +34,17 @@ export function registerCoordinatorCommand(program: Command): void {
     .action(async (jobPath: string, flags: CoordinatorFlags) => {
       const spec = loadSpecOrExit(jobPath);
       const host = flags.listen.slice(0, flags.listen.lastIndexOf(':'));
+      let security;
+      try {
+        security = resolveSecurity(flags, process.env, (line) => process.stderr.write(`[coordinator] ${line}\n`));
+      } catch (err) {
+        exitWith(2, (err as Error).message);
+      }
+      const refused = security.checkListen(flags.listen);
+      if (refused) exitWith(2, refused.message);
+      process.stderr.write(`[coordinator] security: ${security.describe()}\n`);
       const { result } = await runJob({
+        security,
         spec,
         listen: flags.listen,
         workers: flags.workers,

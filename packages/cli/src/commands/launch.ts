@@ -8,6 +8,7 @@ import { findLatestCheckpoint } from '@dtrain/worker/checkpoint/find-checkpoint'
 import { formatSummary, runJob, summaryJson } from '../job-runner';
 import { LocalWorkers } from '../local-workers';
 import { exitWith, loadSpecOrExit, parsePositiveInt } from '../cli-util';
+import { createLaunchSecurity } from '../launch-security';
 
 /** After a worker process exits early, how long the coordinator gets to name the failure itself. */
 export const EARLY_EXIT_SETTLE_MS = 3_000;
@@ -36,6 +37,7 @@ interface LaunchFlags {
   testPerturb?: string;
   maxRestarts: number;
   quiet?: boolean;
+  insecure?: boolean;
 }
 
 export function registerLaunchCommand(program: Command): void {
@@ -60,6 +62,7 @@ export function registerLaunchCommand(program: Command): void {
     .option('--test-delay-ms <spec>', 'testing only: LOCAL_RANK=MS makes that worker slow (e.g. 1=200)')
     .option('--test-perturb <spec>', 'testing only: LOCAL_RANK=STEP nudges that worker\'s weights after STEP (e.g. 1=5)')
     .option('-q, --quiet', 'no progress output')
+    .option('--insecure', 'no TLS between the processes of the job (a join token is still required; logged)')
     .action(async (jobPath: string, flags: LaunchFlags) => {
       if (flags.backend && !BACKENDS.includes(flags.backend)) exitWith(2, `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
       const spec = loadSpecOrExit(jobPath);
@@ -80,12 +83,18 @@ export function registerLaunchCommand(program: Command): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
 
+      // security: ephemeral CA, per-process certificates and a join token, with no flag needed.
+      const launchSecurity = await createLaunchSecurity({
+        workers: flags.workers, host: flags.host, insecure: Boolean(flags.insecure),
+        log: (line) => process.stderr.write(`[launcher] ${line}\n`),
+      });
       let result: JobResult | null = null;
       let resumeFrom = flags.resume;
       let jobId: string | undefined;
       let restarts = 0;
       for (let attempt = 0; ; attempt++) {
         const run = await runJob({
+          security: launchSecurity.security,
           spec,
           jobId,
           firstGeneration: attempt + 1,
@@ -105,6 +114,7 @@ export function registerLaunchCommand(program: Command): void {
               count: flags.workers,
               coordinator: address,
               backend: flags.backend,
+              env: launchSecurity.workerEnv,
               metricsBasePort: flags.metrics ? flags.workerMetricsPort : undefined,
               extraArgs: (r) => [
                 ...(delay.has(r) ? ['--test-delay-ms', String(delay.get(r))] : []),

@@ -124,6 +124,10 @@ export const METRICS = {
     name: 'dtrain_checkpoints_total', type: 'counter', labelNames: [], sources: COORDINATOR,
     help: 'Checkpoints written.',
   },
+  authRefusals: {
+    name: 'dtrain_auth_refusals_total', type: 'counter', labelNames: ['service', 'reason'], sources: BOTH,
+    help: 'Connections and calls refused: service coordinator|peer, reason tls-handshake|missing-token|wrong-token.',
+  },
 } as const satisfies Record<string, MetricDef>;
 
 export type MetricKey = keyof typeof METRICS;
