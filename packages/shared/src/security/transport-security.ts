@@ -3,6 +3,7 @@
 // and add it to every call with a client interceptor, so call sites only pass credentials along.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -160,8 +161,14 @@ abstract class SecurityBase implements TransportSecurity {
     for (const http2Server of internals.keys() as IterableIterator<EventEmitter>) {
       if (this.watched.has(http2Server)) continue;
       this.watched.add(http2Server);
+      // Read the peer address while the socket is open (net.Socket caches it): a client that hangs up
+      // mid-handshake leaves no handle to ask afterwards.
+      http2Server.prependListener('connection', (raw: Socket) => { void raw.remotePort; });
       http2Server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
-        const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unknown';
+        const parent = (socket as TLSSocket & { _parent?: Socket })._parent;
+        const address = socket.remoteAddress ?? parent?.remoteAddress;
+        const port = socket.remotePort ?? parent?.remotePort;
+        const remote = address ? `${address}:${port}` : 'unknown';
         this.refuse({ service, reason: 'tls-handshake', remote, detail: err.code ?? err.message });
       });
     }
