@@ -7,7 +7,8 @@
 // `compression` field. busbw is always computed on the float32 buffer size (what the user
 // all-reduces), so fp16 shows up as a higher busbw; wireBytesSentPerRank is what went on the wire.
 // --tls none|mtls|both (default both): every line has a `tls` field (true: mutual TLS + join token,
-// as `dtrain launch` runs by default); TLS lines also carry busbwOverPlaintext, the same-run ratio.
+// as `dtrain launch` runs by default); TLS lines also carry busbwOverPlaintext and cpuOverPlaintext
+// (CPU seconds per rank per all-reduce, which a shared machine distorts far less than wall time).
 //   npm run bench:allreduce                  (all of it, ~1-2 minutes)
 //   node --import tsx bench/allreduce.ts --n 2 --sizes 16,64 --iters 8 --chunk-kb 1024 --compression fp16
 import { spawn } from 'node:child_process';
@@ -53,6 +54,8 @@ interface WorkerResult {
   bytesSent: number;
   alignedPayloads: number;
   copiedPayloads: number;
+  /** CPU seconds (user + system) this rank spent per measured iteration: robust to a shared machine. */
+  cpuSecondsPerIter: number;
 }
 
 
@@ -70,13 +73,17 @@ async function worker(cfg: WorkerConfig): Promise<void> {
     const seconds: number[] = [];
     let bytesSent = 0;
     const before = { ...codecStats };
+    let cpuMicros = 0;
     for (let i = 0; i < cfg.warmup + cfg.iters; i++) {
       buffer.fill(1);
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const stats = await collective.allReduceSum(buffer, step++);
       const t = (performance.now() - t0) / 1000;
       if (buffer[0] !== cfg.worldSize || buffer[buffer.length - 1] !== cfg.worldSize) throw new Error(`wrong sum at step ${step}`);
       if (i >= cfg.warmup) {
+        const cpu = process.cpuUsage(cpu0);
+        cpuMicros += cpu.user + cpu.system;
         seconds.push(t);
         bytesSent = stats.bytesSent;
       }
@@ -85,6 +92,7 @@ async function worker(cfg: WorkerConfig): Promise<void> {
       rank: cfg.rank, sizeMB, seconds, bytesSent,
       alignedPayloads: codecStats.alignedPayloads - before.alignedPayloads,
       copiedPayloads: codecStats.copiedPayloads - before.copiedPayloads,
+      cpuSecondsPerIter: cpuMicros / 1e6 / cfg.iters,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
@@ -230,6 +238,8 @@ async function main(): Promise<void> {
         wireBytesSentPerRank: perRank[0].bytesSent,
         alignedPayloads: perRank.reduce((s, r) => s + r.alignedPayloads, 0),
         copiedPayloads: perRank.reduce((s, r) => s + r.copiedPayloads, 0),
+        // Mean over ranks; CPU time is what TLS adds, and unlike wall time a busy machine barely moves it.
+        cpuSecondsPerRankPerIter: +(perRank.reduce((s, r) => s + r.cpuSecondsPerIter, 0) / perRank.length).toFixed(5),
       });
     }
   }
@@ -246,7 +256,10 @@ async function main(): Promise<void> {
     const plain = lines.find((l) => !l.tls && l.n === line.n && l.sizeMB === line.sizeMB && l.compression === line.compression);
     process.stdout.write(`${JSON.stringify({
       ...line,
-      ...(line.tls && plain ? { busbwOverPlaintext: +(Number(line.busbwGBps) / Number(plain.busbwGBps)).toFixed(3) } : {}),
+      ...(line.tls && plain ? {
+        busbwOverPlaintext: +(Number(line.busbwGBps) / Number(plain.busbwGBps)).toFixed(3),
+        cpuOverPlaintext: +(Number(line.cpuSecondsPerRankPerIter) / Number(plain.cpuSecondsPerRankPerIter)).toFixed(3),
+      } : {}),
       tcpGBps: +tcp.toFixed(3),
       busbwOverTcp: +(Number(line.busbwGBps) / tcp).toFixed(3),
       http2GBps: +http2.gbps.toFixed(3),
