@@ -25,7 +25,7 @@ const execFileAsync = promisify(execFile);
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const K8S_DIR = join(REPO, 'deploy/kubernetes');
 const DTRAIN_BIN = join(REPO, 'packages/cli/bin/dtrain.js');
-const CLI_HELP_TIMEOUT_MS = 60_000;
+const CLI_HELP_TIMEOUT_MS = 240_000; // generous: tsx start-up takes minutes at load ~30
 
 // ---- minimal shapes of what the checks read (kubernetes-models validates the full objects) ----
 interface Meta { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }

@@ -39,7 +39,7 @@ describe('mutual TLS and the join token, against real processes', () => {
     const address = `127.0.0.1:${port}`;
     const coordinator = start(['coordinator', job, '--listen', address, '--workers', '2', '--json',
       '--metrics-port', String(metricsPort), ...tlsFlags(certs.dir, 'coordinator'), '--join-token', certs.token]);
-    await coordinator.waitFor(/waiting for 2 worker/);
+    await coordinator.waitFor(/waiting for 2 worker/, 240_000);
     expect(coordinator.stderr()).toMatch(/security: mutual TLS, join token required/);
 
     const outcomes = await attack(certs, {
@@ -71,8 +71,9 @@ describe('mutual TLS and the join token, against real processes', () => {
     const intruder = start(['worker', '--coordinator', address, ...tlsFlags(certs.dir, 'worker')], {
       DTRAIN_JOIN_TOKEN: 'a-wrong-token-of-some-other-job',
     });
-    expect((await intruder.exited).code).toBe(1);
-    expect(intruder.stderr()).toMatch(/BadJoinTokenError: .*wrong join token/);
+    // Refused for good (JoinRefusedError, exit 3: Kubernetes does not recreate it), named by the token check.
+    expect((await intruder.exited).code).toBe(3);
+    expect(intruder.stderr()).toMatch(/JoinRefusedError: .*BadJoinTokenError: .*wrong join token/);
     expect(intruder.stderr()).not.toMatch(/joined job/);
 
     // The admitted workers: one with flags, one with DTRAIN_* environment variables.
@@ -85,7 +86,7 @@ describe('mutual TLS and the join token, against real processes', () => {
     expect(done.code, coordinator.stderr().slice(-2000)).toBe(0);
     expect([e0.code, e1.code]).toEqual([0, 0]);
     expect(lastJsonLine(coordinator.stdout())).toMatchObject({ status: 'succeeded', workers: 2, steps: 12 });
-  });
+  }, 600_000); // generous: several CLI processes on a machine at load ~30
 
   it('a worker\'s Peer port refuses bad peers, and a Pull for another job or generation by name', async () => {
     const dir = tempDir('dtrain-sec-');
@@ -95,16 +96,19 @@ describe('mutual TLS and the join token, against real processes', () => {
     const [port, metricsPort] = [await freePort(), await freePort()];
     const address = `127.0.0.1:${port}`;
     const sec = ['--join-token', certs.token];
-    const coordinator = start(['coordinator', job, '--listen', address, '--workers', '2', '--metrics-port', String(metricsPort),
+    // 2:3: there is room for a third worker mid-training, so only the token can refuse one.
+    const coordinator = start(['coordinator', job, '--listen', address, '--workers', '2:3', '--metrics-port', String(metricsPort),
       ...tlsFlags(certs.dir, 'coordinator'), ...sec]);
-    const globalStep = async () => sampleValue(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), 'dtrain_global_step') ?? 0;
-    await coordinator.waitFor(/waiting for 2 worker/);
+    const coordinatorMetric = async (name: string, labels?: Record<string, string>) =>
+      sampleValue(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), name, labels) ?? 0;
+    const globalStep = async () => coordinatorMetric('dtrain_global_step');
+    await coordinator.waitFor(/waiting for 2:3 worker/, 240_000);
     const workers = [0, 1].map((r) => start(['worker', '--coordinator', address, '--local-rank', String(r),
       '--test-delay-ms', '20', ...tlsFlags(certs.dir, 'worker'), ...sec]));
-    await coordinator.waitFor(/epoch 1\/50/, 90_000);
+    await coordinator.waitFor(/epoch 1\/50/, 300_000);
     const jobId = coordinator.stderr().match(/job (sec-peer-[0-9a-f]+): waiting/)?.[1];
     expect(jobId).toBeDefined();
-    const rank0 = workers.find((w) => /as rank 0\/2/.test(w.stderr()))!;
+    const rank0 = workers.find((w) => /generation \d+: rank 0\/2,/.test(w.stderr()))!;
     const ports = listeningPorts(rank0.child.pid!);
     expect(ports).toHaveLength(1); // the Peer server (no metrics port was asked for)
     const peer = `127.0.0.1:${ports[0]}`;
@@ -121,6 +125,25 @@ describe('mutual TLS and the join token, against real processes', () => {
     expect(refusalLines(workerLog, 'peer', 'wrong-token')).toHaveLength(2);
     expect(refusalLines(workerLog, 'peer', 'tls-handshake').length).toBeGreaterThanOrEqual(6);
 
+    // A worker joining the running job (an elastic newcomer) with the wrong token or none is refused
+    // at Join and never receives the spec; the world is not touched.
+    const joinedBefore = await coordinatorMetric('dtrain_workers_joined_total');
+    for (const token of ['a-wrong-token-of-some-other-job', undefined]) {
+      const late = start(['worker', '--coordinator', address, '--local-rank', '2', ...tlsFlags(certs.dir, 'worker')],
+        token ? { DTRAIN_JOIN_TOKEN: token } : {});
+      expect((await late.exited).code, late.stderr()).toBe(3);
+      expect(late.stderr()).toMatch(token
+        ? /JoinRefusedError: .*BadJoinTokenError: coordinator refused \/dtrain\.v1\.Coordinator\/Join from .*wrong join token/
+        : /JoinRefusedError: .*BadJoinTokenError: .*no join token/);
+      expect(late.stderr()).not.toMatch(/joined job|generation \d+: rank/);
+    }
+    expect(await coordinatorMetric('dtrain_workers_joined_total')).toBe(joinedBefore);
+    expect(await coordinatorMetric('dtrain_auth_refusals_total', { service: 'coordinator', reason: 'wrong-token' })).toBe(1);
+    expect(await coordinatorMetric('dtrain_auth_refusals_total', { service: 'coordinator', reason: 'missing-token' })).toBe(1);
+    // Refused before the Join handler ran: the controller never saw these processes.
+    expect(coordinator.stderr()).not.toMatch(/refused a join from/);
+    expect(coordinator.stderr().match(/worker \S+ session open/g)).toHaveLength(2);
+
     // Past TLS and the token: a Pull of an older generation is refused, and the ring goes on.
     const [stale] = await attack(certs, {
       target: peer, service: 'peer', kinds: ['good-token'], count: 1, concurrency: 1,
@@ -129,7 +152,7 @@ describe('mutual TLS and the join token, against real processes', () => {
     expect(stale.outcomes).toEqual({ FAILED_PRECONDITION: 1 });
     expect(stale.sample).toMatch(/CollectiveMismatchError.*generation/);
     const before = await globalStep();
-    for (let i = 0; i < 300 && (await globalStep()) < before + 3; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 1200 && (await globalStep()) < before + 3; i++) await new Promise((r) => setTimeout(r, 100));
     expect(await globalStep()).toBeGreaterThanOrEqual(before + 3);
 
     // A Pull for another job is refused by name too (as before this work: the ring then fails loudly,
@@ -141,5 +164,5 @@ describe('mutual TLS and the join token, against real processes', () => {
     expect(foreign.outcomes).toEqual({ FAILED_PRECONDITION: 1 });
     expect(foreign.sample).toMatch(/CollectiveMismatchError.*job/);
     for (const r of [coordinator, ...workers]) r.child.kill('SIGKILL');
-  });
+  }, 600_000);
 });

@@ -36,7 +36,7 @@ async function trainOnce(name: string, flood: boolean): Promise<Run> {
   const sec = ['--join-token', certs.token];
   const coordinator = startDtrain(['coordinator', job, '--listen', address, '--workers', '2', '--json', ...tlsFlags(certs.dir, 'coordinator'), ...sec]);
   running.push(coordinator);
-  await coordinator.waitFor(/waiting for 2 worker/);
+  await coordinator.waitFor(/waiting for 2 worker/, 240_000);
   // In the flooded run a delay stretches each step (>= 18 s of training, so the flood lands while it
   // trains); it sleeps and changes no number, so the quiet run needs none.
   const delay = flood ? ['--test-delay-ms', '150'] : [];
@@ -45,7 +45,7 @@ async function trainOnce(name: string, flood: boolean): Promise<Run> {
   running.push(...workers);
   let attacked = 0;
   if (flood) {
-    await coordinator.waitFor(/epoch 1\/\d+: \d+ steps/, 90_000);
+    await coordinator.waitFor(/epoch 1\/\d+: \d+ step/, 300_000);
     const peers = workers.map((w) => listeningPorts(w.child.pid!));
     expect(peers.map((p) => p.length)).toEqual([1, 1]);
     const targets = [
@@ -92,5 +92,5 @@ describe('a flood of bad peers', () => {
     expect(handshakes.length).toBeGreaterThanOrEqual(600);
     expect(handshakes.every((l) => /from 127\.0\.0\.1:\d+: /.test(l))).toBe(true);
     expect(refusalLines(quiet.log, 'coordinator', 'tls-handshake')).toHaveLength(0);
-  }, 420_000);
+  }, 1_200_000); // two trainings + 1,000 attempts: generous, the machine runs at load ~30
 });

@@ -27,7 +27,7 @@ beforeAll(async () => {
   certDir = join(tempDir('dtrain-nats-tls-'), 'certs');
   const made = await runDtrain(['certs', 'create', '--out', certDir]);
   expect(made.code, made.stderr).toBe(0);
-});
+}, 240_000); // a CLI start takes minutes on a machine at load ~30
 afterAll(async () => {
   setControlClientCredentials(undefined);
   for (const b of buses) await b.close();
@@ -55,7 +55,7 @@ describe('NATS with credentials', () => {
     await expect(requestControl(server.url, 'auth-token', { op: 'status' })).rejects.toBeInstanceOf(NatsAuthorizationError);
     setControlClientCredentials({ token: TOKEN });
     expect(await requestControl(server.url, 'auth-token', { op: 'status' })).toEqual({ ok: true, message: 'hello from auth-token' });
-  });
+  }, 300_000);
 
   it('user and password, over TLS with client certificates', async () => {
     const server = await natsWith(natsSecurityArgs({ user: 'dtrain', password: 'pw-0123456789' }, {
@@ -76,7 +76,7 @@ describe('NATS with credentials', () => {
     await serveStatus(await createControlBus({ natsUrl: server.url, job: 'auth-user', credentials }), 'auth-user');
     setControlClientCredentials(credentials);
     expect(await requestControl(server.url, 'auth-user', { op: 'status' })).toEqual({ ok: true, message: 'hello from auth-user' });
-  });
+  }, 300_000);
 
   it('dtrain launch without NATS credentials trains on the in-process bus and says why', async () => {
     const server = await natsWith(natsSecurityArgs({ token: TOKEN }));
@@ -95,5 +95,5 @@ describe('NATS with credentials', () => {
     expect(withToken.code, withToken.stderr.slice(-2000)).toBe(0);
     expect(withToken.stderr).not.toMatch(/cannot use NATS/);
     expect(withToken.stderr).toMatch(/control plane on nats:/);
-  });
+  }, 600_000); // two launches: generous at load ~30
 });

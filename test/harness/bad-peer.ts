@@ -56,7 +56,7 @@ function attempt(plan: AttackPlan, kind: AttackKind): Promise<string> {
   const metadata = new grpc.Metadata();
   const token = tokenFor(plan, kind);
   if (token !== null) metadata.set(JOIN_TOKEN_METADATA_KEY, token);
-  const deadline = new Date(Date.now() + 20_000);
+  const deadline = new Date(Date.now() + 90_000); // generous: a loaded machine
   return new Promise((resolve) => {
     const done = (result: string, close: () => void) => { close(); resolve(result); };
     if (plan.service === 'coordinator') {
