@@ -20,7 +20,8 @@ describe('dtrain launch failures', () => {
   it('kill -9 of one worker, no replacement, below --workers MIN: waits the rendezvous timeout, fails naming it, keeps a final checkpoint, leaves no process', async () => {
     const dir = tempDir();
     const job = writeJob(dir, smallMnistJob({ training: { batchSize: 16, epochs: 200 }, checkpoint: { dir: `${dir}/ckpt`, keep: 2 } }));
-    const run = startDtrain(['launch', '--workers', '3', job, '--json', '--rendezvous-timeout', '3000']);
+    // The timeout covers the first rendezvous too: long enough for 3 process starts on a busy machine.
+    const run = startDtrain(['launch', '--workers', '3', job, '--json', '--rendezvous-timeout', '120000']);
     await run.waitFor(/epoch 1\/200 step/, 180_000);
     const pids = workerPids(run.stderr());
     const ranks = ranksByPid(run.stderr());
@@ -42,13 +43,13 @@ describe('dtrain launch failures', () => {
     const state = JSON.parse(readFileSync(`${String(summary.lastCheckpoint)}/state.json`, 'utf8')) as { globalStep: number };
     expect(state.globalStep).toBeGreaterThan(0);
     expect(await waitForExit([...pids, run.child.pid!])).toEqual([]);
-   }, 300_000);
+  }, 400_000);
 
   it('SIGINT stops the launcher and every worker it started', async () => {
     const dir = tempDir();
     const job = writeJob(dir, smallMnistJob({ training: { batchSize: 16, epochs: 200 } }));
     const run = startDtrain(['launch', '--workers', '2', job]);
-    await run.waitFor(/epoch 1\/200 step/);
+    await run.waitFor(/epoch 1\/200 step/, 180_000);
     const pids = workerPids(run.stderr());
     expect(pids.every(isAlive)).toBe(true);
     run.child.kill('SIGINT');
@@ -56,18 +57,18 @@ describe('dtrain launch failures', () => {
     expect(code).toBe(130);
     expect(run.stderr()).toContain('SIGINT: stopping 2 worker process(es)');
     expect(await waitForExit(pids)).toEqual([]);
-  });
+  }, 300_000);
 
   it('SIGKILL of the launcher itself leaves no worker behind (workers follow their launcher)', async () => {
     const dir = tempDir();
     const job = writeJob(dir, smallMnistJob({ training: { batchSize: 16, epochs: 200 } }));
     const run = startDtrain(['launch', '--workers', '2', job]);
-    await run.waitFor(/epoch 1\/200 step/);
+    await run.waitFor(/epoch 1\/200 step/, 180_000);
     const pids = workerPids(run.stderr());
     run.child.kill('SIGKILL');
     await run.exited;
     expect(await waitForExit(pids)).toEqual([]);
-  });
+  }, 300_000);
 
   it('a bad job file gets a message naming each bad field, exit code 2, and starts nothing', async () => {
     const dir = tempDir();

@@ -230,9 +230,9 @@ class JobController implements Controller {
   private onParked(from: Envelope, leftGeneration: number, completedSteps: number, digest: string, reason: string): void {
     const rec = this.members.get(from.workerId);
     if (!rec || rec.status === 'gone' || !rec.session || this.machine.ended) return;
-    rec.parked = { leftGeneration, completedSteps, digest };
     const inWorld = this.inWorld(rec);
     if (inWorld && leftGeneration < this.world!.generation) return; // a stale park from an older generation
+    rec.parked = { leftGeneration, completedSteps, digest };
     const wasMember = rec.status === 'member';
     rec.status = 'parked';
     rec.rank = -1;
