@@ -6,6 +6,9 @@
 // --compression none|fp16|both (default both) runs each ring with that wire format; every line has a
 // `compression` field. busbw is always computed on the float32 buffer size (what the user
 // all-reduces), so fp16 shows up as a higher busbw; wireBytesSentPerRank is what went on the wire.
+// --tls none|mtls|both (default both): every line has a `tls` field (true: mutual TLS + join token,
+// as `dtrain launch` runs by default); TLS lines also carry busbwOverPlaintext and cpuOverPlaintext
+// (CPU seconds per rank per all-reduce, which a shared machine distorts far less than wall time).
 //   npm run bench:allreduce                  (all of it, ~1-2 minutes)
 //   node --import tsx bench/allreduce.ts --n 2 --sizes 16,64 --iters 8 --chunk-kb 1024 --compression fp16
 import { spawn } from 'node:child_process';
@@ -22,6 +25,9 @@ import { createRingCollective, startPeerServer } from '../packages/worker/src/co
 import { measureHttp2Throughput } from './http2-throughput';
 import { measureTcpThroughput } from './tcp-throughput';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
+import { createCertificateAuthority } from '../packages/shared/src/security/certificates';
+import { createMutualTlsSecurity } from '../packages/shared/src/security/transport-security';
+import type { TlsMaterial } from '../packages/shared/src/security/api';
 
 const SELF = fileURLToPath(import.meta.url);
 const MB = 1 << 20;
@@ -35,6 +41,8 @@ interface WorkerConfig {
   iters: number;
   chunkBytes: number;
   compression: Compression;
+  /** Mutual TLS material and join token of this rank (absent: plaintext). */
+  tls?: { material: TlsMaterial; token: string };
 }
 
 type Compression = 'none' | 'fp16';
@@ -46,15 +54,18 @@ interface WorkerResult {
   bytesSent: number;
   alignedPayloads: number;
   copiedPayloads: number;
+  /** CPU seconds (user + system) this rank spent per measured iteration: robust to a shared machine. */
+  cpuSecondsPerIter: number;
 }
 
 
 async function worker(cfg: WorkerConfig): Promise<void> {
-  const server = await startPeerServer({ host: '127.0.0.1', port: 0 });
+  const security = cfg.tls ? createMutualTlsSecurity(cfg.tls.material, { joinToken: cfg.tls.token }) : undefined;
+  const server = await startPeerServer({ host: '127.0.0.1', port: 0, security });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
   const collective = createRingCollective(server, {
     jobId: 'bench', generation: 1, rank: cfg.rank, worldSize: cfg.worldSize, ring, chunkBytes: cfg.chunkBytes, timeoutMs: 60_000,
-    compression: cfg.compression,
+    compression: cfg.compression, security,
   });
   let step = 0;
   for (const sizeMB of cfg.sizesMB) {
@@ -62,13 +73,17 @@ async function worker(cfg: WorkerConfig): Promise<void> {
     const seconds: number[] = [];
     let bytesSent = 0;
     const before = { ...codecStats };
+    let cpuMicros = 0;
     for (let i = 0; i < cfg.warmup + cfg.iters; i++) {
       buffer.fill(1);
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const stats = await collective.allReduceSum(buffer, step++);
       const t = (performance.now() - t0) / 1000;
       if (buffer[0] !== cfg.worldSize || buffer[buffer.length - 1] !== cfg.worldSize) throw new Error(`wrong sum at step ${step}`);
       if (i >= cfg.warmup) {
+        const cpu = process.cpuUsage(cpu0);
+        cpuMicros += cpu.user + cpu.system;
         seconds.push(t);
         bytesSent = stats.bytesSent;
       }
@@ -77,6 +92,7 @@ async function worker(cfg: WorkerConfig): Promise<void> {
       rank: cfg.rank, sizeMB, seconds, bytesSent,
       alignedPayloads: codecStats.alignedPayloads - before.alignedPayloads,
       copiedPayloads: codecStats.copiedPayloads - before.copiedPayloads,
+      cpuSecondsPerIter: cpuMicros / 1e6 / cfg.iters,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
@@ -141,11 +157,18 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-async function runRing(worldSize: number, sizesMB: number[], warmup: number, iters: number, chunkBytes: number, compression: Compression): Promise<WorkerResult[]> {
+async function runRing(worldSize: number, sizesMB: number[], warmup: number, iters: number, chunkBytes: number, compression: Compression, tls: boolean): Promise<WorkerResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-'));
+  const ca = tls ? await createCertificateAuthority() : null;
+  const token = 'bench-join-token-0123456789';
   try {
-    const children = [...Array(worldSize).keys()].map((rank) => {
-      const cfg: WorkerConfig = { dir, rank, worldSize, sizesMB, warmup, iters, chunkBytes, compression };
+    const configs = await Promise.all([...Array(worldSize).keys()].map(async (rank): Promise<WorkerConfig> => {
+      const leaf = ca ? await ca.issue({ commonName: `rank-${rank}`, names: ['localhost', '127.0.0.1'] }) : null;
+      const tlsCfg = ca && leaf ? { material: { ca: ca.cert, cert: leaf.cert, key: leaf.key }, token } : undefined;
+      return { dir, rank, worldSize, sizesMB, warmup, iters, chunkBytes, compression, tls: tlsCfg };
+    }));
+    const children = configs.map((cfg) => {
+      const rank = cfg.rank;
       const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--worker', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -174,6 +197,7 @@ async function main(): Promise<void> {
       'chunk-kb': { type: 'string', default: '1024' },
       'tcp-mb': { type: 'string', default: '256' },
       compression: { type: 'string', default: 'both' },
+      tls: { type: 'string', default: 'both' },
     },
   });
   if (values.worker) {
@@ -190,11 +214,13 @@ async function main(): Promise<void> {
     throw new Error(`--compression must be none, fp16 or both, got ${compressionArg}`);
   }
   const compressions: Compression[] = compressionArg === 'both' ? ['none', 'fp16'] : [compressionArg];
+  if (values.tls !== 'none' && values.tls !== 'mtls' && values.tls !== 'both') throw new Error(`--tls must be none, mtls or both, got ${values.tls}`);
+  const tlsModes: boolean[] = values.tls === 'both' ? [false, true] : [values.tls === 'mtls'];
   const chunkBytes = Number(values['chunk-kb']) * 1024;
   const tcpBefore = await measureTcpThroughput(Number(values['tcp-mb']) * MB);
-  const lines: Array<Record<string, number | string>> = [];
-  for (const n of values.n.split(',').map(Number)) for (const compression of compressions) {
-    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values.iters), chunkBytes, compression);
+  const lines: Array<Record<string, number | string | boolean>> = [];
+  for (const n of values.n.split(',').map(Number)) for (const compression of compressions) for (const tls of tlsModes) {
+    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values.iters), chunkBytes, compression, tls);
     for (const sizeMB of sizesMB) {
       const perRank = results.filter((r) => r.sizeMB === sizeMB);
       // An iteration lasts until its slowest rank is done.
@@ -204,7 +230,7 @@ async function main(): Promise<void> {
       const algbw = bytes / seconds / 1e9;
       const busbw = (algbw * 2 * (n - 1)) / n;
       lines.push({
-        n, sizeMB, compression, chunkKB: chunkBytes / 1024, iters: iterSeconds.length,
+        n, sizeMB, compression, tls, chunkKB: chunkBytes / 1024, iters: iterSeconds.length,
         medianSeconds: +seconds.toFixed(5),
         minSeconds: +Math.min(...iterSeconds).toFixed(5),
         algbwGBps: +algbw.toFixed(3),
@@ -212,6 +238,8 @@ async function main(): Promise<void> {
         wireBytesSentPerRank: perRank[0].bytesSent,
         alignedPayloads: perRank.reduce((s, r) => s + r.alignedPayloads, 0),
         copiedPayloads: perRank.reduce((s, r) => s + r.copiedPayloads, 0),
+        // Mean over ranks; CPU time is what TLS adds, and unlike wall time a busy machine barely moves it.
+        cpuSecondsPerRankPerIter: +(perRank.reduce((s, r) => s + r.cpuSecondsPerIter, 0) / perRank.length).toFixed(5),
       });
     }
   }
@@ -225,8 +253,13 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ grpcOneWayStream: { bytes: Number(values['tcp-mb']) * MB, chunkKB: chunkBytes / 1024, gbps: +grpcOneWay.toFixed(3) } })}\n`);
   process.stdout.write(`${JSON.stringify({ http2OneWayStream: { bytes: http2.bytes, gbps: +http2.gbps.toFixed(3) } })}\n`);
   for (const line of lines) {
+    const plain = lines.find((l) => !l.tls && l.n === line.n && l.sizeMB === line.sizeMB && l.compression === line.compression);
     process.stdout.write(`${JSON.stringify({
       ...line,
+      ...(line.tls && plain ? {
+        busbwOverPlaintext: +(Number(line.busbwGBps) / Number(plain.busbwGBps)).toFixed(3),
+        cpuOverPlaintext: +(Number(line.cpuSecondsPerRankPerIter) / Number(plain.cpuSecondsPerRankPerIter)).toFixed(3),
+      } : {}),
       tcpGBps: +tcp.toFixed(3),
       busbwOverTcp: +(Number(line.busbwGBps) / tcp).toFixed(3),
       http2GBps: +http2.gbps.toFixed(3),

@@ -25,20 +25,27 @@ const execFileAsync = promisify(execFile);
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const K8S_DIR = join(REPO, 'deploy/kubernetes');
 const DTRAIN_BIN = join(REPO, 'packages/cli/bin/dtrain.js');
-const CLI_HELP_TIMEOUT_MS = 60_000;
+const CLI_HELP_TIMEOUT_MS = 240_000; // generous: tsx start-up takes minutes at load ~30
 
 // ---- minimal shapes of what the checks read (kubernetes-models validates the full objects) ----
 interface Meta { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }
 interface K8sObject { apiVersion: string; kind: string; metadata: Meta; spec?: unknown; data?: Record<string, string> }
 interface Probe { httpGet?: { path: string; port: string | number } }
-interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }
+interface EnvVar {
+  name: string; value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } };
+}
 interface Container {
   name: string; image: string; args?: string[]; env?: EnvVar[];
   ports?: { name?: string; containerPort: number }[];
   readinessProbe?: Probe; livenessProbe?: Probe; startupProbe?: Probe;
   volumeMounts?: { name: string; mountPath: string }[];
 }
-interface Volume { name: string; configMap?: { name: string }; emptyDir?: object; persistentVolumeClaim?: { claimName: string } }
+interface ProjectedSecret { secret?: { name: string; items?: { key: string; path: string }[] } }
+interface Volume {
+  name: string; configMap?: { name: string }; emptyDir?: object; persistentVolumeClaim?: { claimName: string };
+  projected?: { defaultMode?: number; sources: ProjectedSecret[] };
+}
 interface PodTemplate { metadata: Meta; spec: { containers: Container[]; volumes?: Volume[]; subdomain?: string; restartPolicy?: string } }
 interface PodFailureRule {
   action: string;
@@ -65,7 +72,7 @@ const VALIDATORS: Record<string, Validator> = {
   'batch/v1/Job': (raw) => new Job(raw as ConstructorParameters<typeof Job>[0]).validate(),
 };
 // Custom resources kubernetes-models 4.5 has no schema for: checked structurally below.
-const CRD_KINDS = new Set(['monitoring.coreos.com/v1/PodMonitor']);
+const CRD_KINDS = new Set(['monitoring.coreos.com/v1/PodMonitor', 'cert-manager.io/v1/Certificate', 'cert-manager.io/v1/Issuer']);
 const KUSTOMIZE_KINDS = new Set(['Kustomization', 'Component']);
 
 function yamlFiles(dir: string): string[] {
@@ -198,7 +205,7 @@ describe('deploy/kubernetes objects', () => {
     }
     expect(new Set(seen)).toEqual(new Set([
       'v1/ConfigMap', 'v1/Service', 'batch/v1/Job', 'apps/v1/Deployment', 'v1/PersistentVolumeClaim',
-      'monitoring.coreos.com/v1/PodMonitor',
+      'monitoring.coreos.com/v1/PodMonitor', 'cert-manager.io/v1/Certificate', 'cert-manager.io/v1/Issuer',
     ]));
   });
 
@@ -528,5 +535,99 @@ describe('deploy/docker', () => {
       return ignored.some((p) => (p.startsWith('**/') ? parts.includes(p.slice(3)) : parts[0] === p));
     });
     expect(dropped).toEqual([]);
+  });
+});
+
+// ---- security: TLS material and the join token come from Secrets (see the Security section of the README) ----
+const TLS_ENV = ['DTRAIN_TLS_CA', 'DTRAIN_TLS_CERT', 'DTRAIN_TLS_KEY'] as const;
+
+function tlsFiles(template: PodTemplate): { env: Record<string, EnvVar>; mountPath: string; volume: Volume } {
+  const container = template.spec.containers[0];
+  const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e]));
+  const mount = container.volumeMounts!.find((m) => m.name === 'tls')!;
+  const volume = template.spec.volumes!.find((v) => v.name === 'tls')!;
+  return { env, mountPath: mount.mountPath, volume };
+}
+
+describe('security: mutual TLS and the join token from Secrets', () => {
+  let certDir = '';
+  beforeAll(async () => {
+    certDir = mkdtempSync(join(tmpdir(), 'dtrain-k8s-certs-'));
+    await execFileAsync(process.execPath, [DTRAIN_BIN, 'certs', 'create', '--out', certDir], { cwd: REPO, timeout: CLI_HELP_TIMEOUT_MS });
+  }, CLI_HELP_TIMEOUT_MS);
+  afterAll(() => { if (certDir) rmSync(certDir, { recursive: true, force: true }); });
+
+  for (const [name, role] of [['dtrain-coordinator', 'coordinator'], ['dtrain-worker', 'worker']] as const) {
+    it(`${name}: DTRAIN_TLS_* name the files the tls Secret volume holds (those of \`dtrain certs create\`), the token a Secret key`, async () => {
+      const { CERT_FILES } = await import('../packages/cli/src/commands/certs');
+      const { env, mountPath, volume } = tlsFiles(jobSpec(find(sources, 'Job', name)).template);
+      const items = volume.projected!.sources.flatMap((s) => s.secret?.items ?? []);
+      expect(volume.projected!.sources.map((s) => s.secret?.name)).toEqual(['dtrain-tls']);
+      expect(items.map((i) => i.path).sort()).toEqual(['ca.pem', `${role}-key.pem`, `${role}.pem`].sort());
+      for (const i of items) expect(CERT_FILES as readonly string[]).toContain(i.key);
+      // fsGroup 1000 reads the files: group-readable, not world-readable.
+      expect(volume.projected!.defaultMode).toBe(0o440);
+      for (const v of TLS_ENV) {
+        const path = env[v]?.value ?? '';
+        expect(path.startsWith(`${mountPath}/`), `${v}=${path}`).toBe(true);
+        expect(items.map((i) => i.path)).toContain(path.slice(mountPath.length + 1));
+      }
+      // Workers never get the coordinator's key, and the reverse.
+      expect(items.some((i) => i.key.startsWith(role === 'worker' ? 'coordinator' : 'worker'))).toBe(false);
+      expect(env.DTRAIN_JOIN_TOKEN?.valueFrom?.secretKeyRef).toEqual({ name: 'dtrain-join-token', key: 'token' });
+    });
+
+    it(`${name}: with those files the real CLI resolves mutual TLS and may listen on 0.0.0.0; without them it is refused`, async () => {
+      const { resolveSecurity } = await import('../packages/cli/src/security-flags');
+      const template = jobSpec(find(sources, 'Job', name)).template;
+      const { env, mountPath } = tlsFiles(template);
+      const args = expandArgs(template.spec.containers[0].args ?? [], { JOB_COMPLETION_INDEX: '0' });
+      const parsed = await parseWithCli(args);
+      const listen = role === 'coordinator' ? String(parsed.flags.listen) : `${String(parsed.flags.peerHost)}:0`;
+      const mapped: NodeJS.ProcessEnv = { DTRAIN_JOIN_TOKEN: readFileSync(join(certDir, 'join-token'), 'utf8').trim() };
+      for (const v of TLS_ENV) mapped[v] = join(certDir, env[v].value!.slice(mountPath.length + 1));
+      const secure = resolveSecurity({}, mapped, () => undefined);
+      expect(secure.mode).toBe('mtls');
+      expect(secure.checkListen(listen)).toBeNull();
+      expect(resolveSecurity({}, {}, () => undefined).checkListen(listen)?.message).toMatch(/--tls-ca, --tls-cert and --tls-key.*--join-token.*--insecure/);
+    });
+  }
+
+  it('the cert-manager component: Issuers exist for every issuerRef, certificates do server + client auth in PKCS#8', () => {
+    const inComponent = sources.filter((s) => s.file.includes('components/cert-manager/'));
+    const issuers = new Set(inComponent.filter((s) => s.object.kind === 'Issuer').map((s) => s.object.metadata.name));
+    const certs = inComponent.filter((s) => s.object.kind === 'Certificate').map((s) => s.object.spec as {
+      secretName: string; isCA?: boolean; usages?: string[]; issuerRef: { name: string; kind: string }; privateKey: { encoding: string };
+    });
+    expect(certs.map((c) => c.secretName).sort()).toEqual(['dtrain-ca', 'dtrain-coordinator-tls', 'dtrain-worker-tls']);
+    for (const c of certs) {
+      expect(c.issuerRef.kind).toBe('Issuer');
+      expect(issuers.has(c.issuerRef.name), c.issuerRef.name).toBe(true);
+      expect(c.privateKey.encoding).toBe('PKCS8');
+      if (!c.isCA) expect(c.usages).toEqual(expect.arrayContaining(['server auth', 'client auth']));
+    }
+  });
+
+  it.skipIf(!kubectl)('rendered with the cert-manager component, both Jobs mount cert-manager\'s Secrets under the same file names', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'dtrain-kustomize-cm-'));
+    try {
+      cpSync(K8S_DIR, join(work, 'deploy/kubernetes'), { recursive: true });
+      writeFileSync(join(work, 'kustomization.yaml'),
+        'resources: [deploy/kubernetes]\ncomponents: [deploy/kubernetes/components/cert-manager, deploy/kubernetes/components/checkpoints-pvc]\n');
+      const { stdout } = await execFileAsync(kubectl!, ['kustomize', work], { timeout: 30_000 });
+      const rendered = parseObjects(stdout, 'cert-manager overlay');
+      for (const o of rendered) if (!CRD_KINDS.has(`${o.apiVersion}/${o.kind}`)) validateObject(o, 'cert-manager overlay');
+      for (const [name, role] of [['dtrain-coordinator', 'coordinator'], ['dtrain-worker', 'worker']] as const) {
+        const job = rendered.find((o) => o.kind === 'Job' && o.metadata.name === name)!;
+        const { volume } = tlsFiles(jobSpec(job).template);
+        expect(volume.projected!.sources).toEqual([{ secret: { name: `dtrain-${role}-tls`, items: [
+          { key: 'ca.crt', path: 'ca.pem' }, { key: 'tls.crt', path: `${role}.pem` }, { key: 'tls.key', path: `${role}-key.pem` },
+        ] } }]);
+        // The other component's volume is untouched by this one.
+        expect(jobSpec(job).template.spec.volumes!.find((v) => v.name === 'checkpoints')?.persistentVolumeClaim?.claimName).toBe('dtrain-checkpoints');
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });

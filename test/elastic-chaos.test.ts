@@ -70,6 +70,8 @@ describe('elastic chaos', () => {
     expect(summary.restarts).toBe(5);
     expect(summary.workersLost).toBe(5);
     expect(summary.workersJoined).toBeGreaterThanOrEqual(5);
+    // launch runs mutual TLS + join token by default: the replacements joined with their slot's certificate.
+    expect(run.stderr()).toMatch(/mutual TLS with an ephemeral CA for this job, join token required/);
     expect(summary.stepsRedone).toBe(0);
     expect(summary.recoverySeconds?.length).toBe(5);
     expectExactLedger(summary.sampleLedger);

@@ -225,3 +225,13 @@ async function startNatsContainer(opts: NatsServerOptions): Promise<NatsServerHa
     },
   };
 }
+
+/** Authorization of a test nats-server: a token, or a user and password (nats-server's own flags). */
+export type NatsAuthorization = { token: string } | { user: string; password: string };
+
+/** Arguments for startNatsServer({ args }) that make the server require credentials (and TLS). */
+export function natsSecurityArgs(auth: NatsAuthorization | null, tls?: { cert: string; key: string; ca: string }): string[] {
+  const args = auth === null ? [] : 'token' in auth ? ['--auth', auth.token] : ['--user', auth.user, '--pass', auth.password];
+  if (tls) args.push('--tlsverify', '--tlscert', tls.cert, '--tlskey', tls.key, '--tlscacert', tls.ca);
+  return args;
+}

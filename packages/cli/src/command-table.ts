@@ -36,6 +36,8 @@ export const LAZY_COMMANDS: readonly LazyCommand[] = [
     register: async (p) => (await import('./commands/events')).registerEventsCommand(p) },
   { name: 'checkpoint', term: 'checkpoint [options]', summary: `write a checkpoint of a running job now ${NATS_HINT}`,
     register: async (p) => (await import('./commands/checkpoint')).registerCheckpointCommand(p) },
+  { name: 'certs', term: 'certs', summary: 'TLS certificates for dtrain clusters',
+    register: async (p) => (await import('./commands/certs')).registerCertsCommand(p) },
 ];
 
 /**

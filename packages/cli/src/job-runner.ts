@@ -4,6 +4,7 @@ import { Coordinator } from '@dtrain/coordinator/coordinator';
 import type { CoordinatorOptions, JobResult } from '@dtrain/coordinator/api';
 import { createControlBus } from '@dtrain/shared/control/create-control-bus';
 import type { ControlBus } from '@dtrain/shared/control/api';
+import { natsCredentialsFromEnv } from '@dtrain/shared/control/nats-credentials';
 import { createProgressDisplay, type ProgressDisplay } from './progress-display';
 
 export interface JobRunnerOptions extends Omit<CoordinatorOptions, 'bus' | 'log'> {
@@ -32,7 +33,7 @@ export async function runJob(options: JobRunnerOptions): Promise<JobRun> {
   const natsUrl = options.natsUrl ?? options.spec.observability.natsUrl;
   let bus: ControlBus;
   try {
-    bus = await createControlBus({ natsUrl, job: options.spec.name, log });
+    bus = await createControlBus({ natsUrl, job: options.spec.name, log, credentials: natsCredentialsFromEnv(process.env) }); // security
   } catch (err) {
     // Training does not depend on the control plane: run, and say plainly that nobody outside sees it.
     log(`WARNING: cannot use NATS at ${natsUrl} (${(err as Error).message}); events stay in this process and dtrain status/stop will not reach this job`);

@@ -17,6 +17,8 @@ export interface LocalWorkerOptions {
   metricsBasePort?: number;
   /** Per-local-rank extra arguments (tests: `--test-delay-ms`). */
   extraArgs?: (localRank: number) => string[];
+  /** security: per-local-rank environment (TLS files and join token from launch-security.ts). */
+  env?: (localRank: number) => NodeJS.ProcessEnv;
   onLine: (localRank: number, line: string) => void;
   onExit: (localRank: number, code: number | null, signal: NodeJS.Signals | null, pid: number) => void;
 }
@@ -50,7 +52,10 @@ export class LocalWorkers {
       args.push('--metrics-port', String(port));
     }
     args.push(...(replacement ? [] : this.options.extraArgs?.(localRank) ?? []));
-    const env: NodeJS.ProcessEnv = { ...process.env, LOCAL_RANK: String(localRank), DTRAIN_LAUNCHED: '1' };
+    // security: the slot's TLS files and join token, for a replacement process exactly as for the first one.
+    const env: NodeJS.ProcessEnv = {
+      ...process.env, ...this.options.env?.(localRank), LOCAL_RANK: String(localRank), DTRAIN_LAUNCHED: '1',
+    };
     // One GPU per local worker, as torchrun users expect; harmless where no GPU exists.
     if (usesGpu && process.env.CUDA_VISIBLE_DEVICES === undefined) env.CUDA_VISIBLE_DEVICES = String(localRank);
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });

@@ -4,6 +4,7 @@
 import type { ControlBus, JobEvent } from '@dtrain/shared/control/api';
 import type { RankStepsEvent } from './live/api';
 import type { JobSpec } from '@dtrain/shared/job-spec';
+import type { TransportSecurity } from '@dtrain/shared/security/api';
 
 export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 120_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
@@ -32,6 +33,8 @@ export interface CoordinatorOptions {
   /** host:port for the coordinator's /metrics, /healthz, /readyz ("" or undefined: none). */
   metricsListen?: string;
   log?: (line: string) => void;
+  /** TLS and join token of the Coordinator service (default: plaintext, loopback only, no token). */
+  security?: TransportSecurity;
   /** --workers MIN:MAX (docs/elastic.md); default both = `workers`. */
   minWorkers?: number;
   maxWorkers?: number;

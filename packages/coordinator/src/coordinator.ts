@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ControlReply, ControlRequest, EventKind, JobStatus } from '@dtrain/shared/control/api';
 import type { JobSpec } from '@dtrain/shared/job-spec';
 import { loadDtrainProto } from '@dtrain/shared/proto';
+import { createInsecureSecurity } from '@dtrain/shared/security/transport-security';
 import type {
   CoordinatorMessage, JoinRequest__Output, JoinResponse, WorkerMessage__Output,
 } from '@dtrain/shared/proto';
@@ -167,9 +168,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       Join: (call: grpc.ServerUnaryCall<JoinRequest__Output, JoinResponse>, callback: grpc.sendUnaryData<JoinResponse>) => this.handleJoin(call, callback),
       Session: (call: SessionCall) => this.handleSession(call),
     });
-    const port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(this.options.listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
-    });
+    // security: TLS + join token checked before Join runs; refusals are counted (dtrain_auth_refusals_total).
+    const security = this.options.security ?? createInsecureSecurity({ log: this.log });
+    security.onRefusal((r) => this.metrics.onAuthRefusal(r.service, r.reason));
+    const port = await security.bindServer(this.server, this.options.listen, 'coordinator');
     const host = this.options.listen.slice(0, this.options.listen.lastIndexOf(':'));
     this.boundAddress = `${host === '0.0.0.0' || host === '' ? hostname() : host}:${port}`;
     this.publish('started', { workers: this.maxWorkers, minWorkers: this.minWorkers, maxWorkers: this.maxWorkers, address: this.boundAddress, trainSize: sizes.trainSize, testSize: sizes.testSize });

@@ -10,6 +10,8 @@ import {
   CoordinatorUnreachableError, JoinRefusedError, WorldAbortedError,
 } from '@dtrain/shared/errors';
 import { loadDtrainProto } from '@dtrain/shared/proto';
+import type { TransportSecurity } from '@dtrain/shared/security/api';
+import { createInsecureSecurity } from '@dtrain/shared/security/transport-security';
 import type {
   CoordinatorMessage__Output, JoinRequest, JoinResponse__Output, WorkerMessage,
 } from '@dtrain/shared/proto';
@@ -55,11 +57,13 @@ export interface CoordinatorLinkOptions {
   /** Reports sent on a new session right after hello, once re-joined (the worker's Parked). */
   afterReconnect?: () => WorkerReport[];
   log?: (line: string) => void;
+  /** TLS + join token of every channel this link opens, re-joins included (default: plaintext, no token). */
+  security?: TransportSecurity;
 }
 
-function makeClient(address: string): CoordinatorClient {
+function makeClient(address: string, security: TransportSecurity): CoordinatorClient {
   const proto = loadDtrainProto();
-  return new proto.dtrain.v1.Coordinator(address, grpc.credentials.createInsecure(), {
+  return new proto.dtrain.v1.Coordinator(address, security.channelCredentials(), security.channelOptions({
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
     'grpc.max_receive_message_length': -1,
@@ -67,7 +71,13 @@ function makeClient(address: string): CoordinatorClient {
     // Join retries above are the pacing that matters, so let the channel reconnect as often as they ask.
     'grpc.initial_reconnect_backoff_ms': JOIN_RETRY_MS,
     'grpc.max_reconnect_backoff_ms': JOIN_RETRY_MAX_MS,
-  }) as unknown as CoordinatorClient;
+  })) as unknown as CoordinatorClient;
+}
+
+/** A refusal no retry can cure: the job is full or over, or the join token is wrong or missing. */
+function isJoinRefusal(code: grpc.status | undefined): boolean {
+  return code === grpc.status.FAILED_PRECONDITION || code === grpc.status.INVALID_ARGUMENT
+    || code === grpc.status.UNAUTHENTICATED || code === grpc.status.PERMISSION_DENIED; // security
 }
 
 /**
@@ -77,6 +87,7 @@ function makeClient(address: string): CoordinatorClient {
 export class CoordinatorLink {
   readonly identity: Identity = { jobId: '', workerId: '', generation: 0, rank: -1 };
   private client: CoordinatorClient;
+  private readonly security: TransportSecurity;
   private call: grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage__Output> | null = null;
   private hello: { backend: string; metricsAddress: string } = { backend: '', metricsAddress: '' };
   private queue: CoordinatorMessage__Output[] = [];
@@ -89,7 +100,8 @@ export class CoordinatorLink {
   reconnects = 0;
 
   constructor(private readonly options: CoordinatorLinkOptions) {
-    this.client = makeClient(options.address);
+    this.security = options.security ?? createInsecureSecurity();
+    this.client = makeClient(options.address, this.security);
   }
 
   get address(): string {
@@ -122,7 +134,7 @@ export class CoordinatorLink {
         });
       } catch (err) {
         const e = err as grpc.ServiceError;
-        if (e.code === grpc.status.FAILED_PRECONDITION || e.code === grpc.status.INVALID_ARGUMENT) {
+        if (isJoinRefusal(e.code)) {
           throw new JoinRefusedError(this.options.address, e.details ?? e.message);
         }
         lastDetail = e.details ?? e.message;
@@ -199,7 +211,7 @@ export class CoordinatorLink {
       try {
         // A fresh channel: the old one may sit in a long reconnect backoff of its own.
         this.client.close();
-        this.client = makeClient(this.options.address);
+        this.client = makeClient(this.options.address, this.security);
         await this.joinWithin(this.options.reconnectTimeoutMs ?? DEFAULT_RECONNECT_TIMEOUT_MS);
         if (this.ended || this.failure) return;
         this.reconnects += 1;

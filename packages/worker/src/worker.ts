@@ -21,6 +21,7 @@ import { buildModel } from '@dtrain/shared/model/build-model';
 import type { EpochPlan__Output } from '@dtrain/shared/proto';
 import type { WorldAssignment__Output } from '@dtrain/shared/generated/dtrain/v1/WorldAssignment';
 import { positionAfter, type PlanPosition } from '@dtrain/shared/shard-plan';
+import type { TransportSecurity } from '@dtrain/shared/security/api';
 import { selectBackend } from './backend/select-backend';
 import type { Collective } from './collective/api';
 import { createRingCollective, startPeerServer } from './collective/index';
@@ -57,6 +58,8 @@ export interface WorkerOptions {
   /** Test-only: after this global step, nudge one weight of this rank (replicas diverge on purpose). */
   testPerturbAtStep?: number;
   log?: (line: string) => void;
+  /** TLS + join token for the Peer server and both channels (default: plaintext, loopback only). */
+  security?: TransportSecurity;
 }
 
 export interface WorkerResult {
@@ -92,7 +95,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
   const member: Membership = { generation: 0, rank: -1, worldSize: 0, inWorld: false, abandoned: false };
   const log = (line: string): void => baseLog(member.inWorld ? `rank ${member.rank}: ${line}` : line);
   const peerHost = options.peerHost ?? '127.0.0.1';
-  const peerServer = await startPeerServer({ host: peerHost, port: 0, advertiseHost: options.advertiseHost });
+  // security: one value for the Peer server, every generation's ring and the coordinator link (re-joins too)
+  const security = options.security;
+  const peerServer = await startPeerServer({ host: peerHost, port: 0, advertiseHost: options.advertiseHost, security });
   let collective: Collective | null = null;
   let parkedReport: WorkerReport | null = null;
   const link = new CoordinatorLink({
@@ -107,6 +112,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     },
     joinTimeoutMs: options.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
     reconnectTimeoutMs: options.reconnectTimeoutMs,
+    security, // security
     onAbandon: (abandon) => {
       if (!member.inWorld || Number(abandon.generation) !== member.generation) return;
       // Abort the collective in flight now: its step is not applied on this rank.
@@ -128,6 +134,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     const choice = await selectBackend({ requested: options.backend ?? spec.backend, localRank, log });
 
     const metrics = new WorkerMetrics({ job: spec.name, rank: localRank });
+    security?.onRefusal((r) => metrics.onAuthRefusal(r.service, r.reason)); // security: count refusals
     if (options.metricsPort !== undefined) {
       const listen = `${options.metricsHost ?? '127.0.0.1'}:${options.metricsPort}`;
       metricsServer = await startMetricsServerWithFallback(listen, metrics.registry, () => trainingReady, log);
@@ -237,6 +244,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         chunkBytes: spec.collective.chunkBytes,
         timeoutMs: spec.collective.timeoutMs,
         compression: spec.collective.compression,
+        security, // security: each generation's ring channel carries the same TLS + token
       });
       trainer.setCollective(collective);
       if (member.abandoned) { await park('abandon'); return; }

@@ -3,9 +3,10 @@
 // same arguments, it takes its job over from coordinator-state.json in checkpoint.dir (docs/elastic.md).
 import type { Command } from 'commander';
 import { formatSummary, runJob, summaryJson } from '../job-runner';
-import { loadSpecOrExit, parsePositiveInt, parseWorkerRange, type WorkerRange } from '../cli-util';
+import { exitWith, loadSpecOrExit, parsePositiveInt, parseWorkerRange, type WorkerRange } from '../cli-util';
+import { addSecurityOptions, resolveSecurity, type SecurityFlags } from '../security-flags';
 
-interface CoordinatorFlags {
+interface CoordinatorFlags extends SecurityFlags {
   listen: string;
   workers: WorkerRange;
   maxSteps?: number;
@@ -20,8 +21,8 @@ interface CoordinatorFlags {
 }
 
 export function registerCoordinatorCommand(program: Command): void {
-  program
-    .command('coordinator')
+  addSecurityOptions(program
+    .command('coordinator'))
     .description('run the coordinator of a job; workers join it from any machine')
     .argument('<job>', 'job file (YAML or JSON)')
     .requiredOption('-w, --workers <n|min:max>', 'workers: start with MIN, admit up to MAX (N means N:N)', parseWorkerRange)
@@ -38,7 +39,17 @@ export function registerCoordinatorCommand(program: Command): void {
     .action(async (jobPath: string, flags: CoordinatorFlags) => {
       const spec = loadSpecOrExit(jobPath);
       const host = flags.listen.slice(0, flags.listen.lastIndexOf(':'));
+      let security;
+      try {
+        security = resolveSecurity(flags, process.env, (line) => process.stderr.write(`[coordinator] ${line}\n`));
+      } catch (err) {
+        exitWith(2, (err as Error).message);
+      }
+      const refused = security.checkListen(flags.listen);
+      if (refused) exitWith(2, refused.message);
+      process.stderr.write(`[coordinator] security: ${security.describe()}\n`);
       const { result } = await runJob({
+        security,
         spec,
         listen: flags.listen,
         workers: flags.workers.max,

@@ -11,6 +11,7 @@ import type { JobResult, WorldChange } from '@dtrain/coordinator/api';
 import { formatSummary, runJob, summaryJson } from '../job-runner';
 import { LocalWorkers } from '../local-workers';
 import { exitWith, loadSpecOrExit, parsePositiveInt, parseWorkerRange, type WorkerRange } from '../cli-util';
+import { createLaunchSecurity } from '../launch-security';
 import { reserveFreePort } from '../free-port';
 
 export const WORKER_EXIT_WAIT_MS = 15_000;
@@ -33,6 +34,7 @@ interface LaunchFlags {
   testPerturb?: string;
   maxRestarts: number;
   quiet?: boolean;
+  insecure?: boolean;
 }
 
 export function registerLaunchCommand(program: Command): void {
@@ -57,6 +59,7 @@ export function registerLaunchCommand(program: Command): void {
     .option('--test-delay-ms <spec>', 'testing only: LOCAL_RANK=MS makes that worker slow (e.g. 1=200)')
     .option('--test-perturb <spec>', 'testing only: LOCAL_RANK=STEP nudges that worker\'s weights after STEP (e.g. 1=5)')
     .option('-q, --quiet', 'no progress output')
+    .option('--insecure', 'no TLS between the processes of the job (a join token is still required; logged)')
     .action(async (jobPath: string, flags: LaunchFlags) => {
       if (flags.backend && !BACKENDS.includes(flags.backend)) exitWith(2, `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
       if (!Number.isInteger(flags.maxRestarts) || flags.maxRestarts < 0) exitWith(2, `--max-restarts must be an integer >= 0, got ${flags.maxRestarts}`);
@@ -80,10 +83,17 @@ export function registerLaunchCommand(program: Command): void {
 
       const { min, max } = flags.workers;
       let replacements = 0;
+      // security: ephemeral CA, one certificate per worker slot (MAX of them: a replacement process
+      // reuses its slot's certificate) and a join token, with no flag needed.
+      const launchSecurity = await createLaunchSecurity({
+        workers: max, host: flags.host, insecure: Boolean(flags.insecure),
+        log: (line) => process.stderr.write(`[launcher] ${line}\n`),
+      });
       // Workers start with the coordinator, not after it listens: they need its port up front.
       const port = flags.port === 0 ? await reserveFreePort(flags.host) : flags.port;
       const coordinatorAddress = `${flags.host === '0.0.0.0' || flags.host === '' ? hostname() : flags.host}:${port}`;
       const run = await runJob({
+        security: launchSecurity.security,
         spec,
         listen: `${flags.host}:${port}`,
         workers: max,
@@ -104,6 +114,7 @@ export function registerLaunchCommand(program: Command): void {
             count: max,
             coordinator: coordinatorAddress,
             backend: flags.backend,
+            env: launchSecurity.workerEnv, // security: for first and replacement processes alike
             metricsBasePort: flags.metrics ? flags.workerMetricsPort : undefined,
             extraArgs: (r) => [
               ...(delay.has(r) ? ['--test-delay-ms', String(delay.get(r))] : []),

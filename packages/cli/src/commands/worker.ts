@@ -6,8 +6,9 @@ import { BACKENDS, type BackendName } from '@dtrain/shared/job-spec';
 import { runWorker } from '@dtrain/worker/worker';
 import { JoinRefusedError } from '@dtrain/shared/errors';
 import { exitWith } from '../cli-util';
+import { addSecurityOptions, resolveSecurity, type SecurityFlags } from '../security-flags';
 
-interface WorkerFlags {
+interface WorkerFlags extends SecurityFlags {
   coordinator: string;
   backend?: BackendName;
   peerHost: string;
@@ -22,8 +23,8 @@ interface WorkerFlags {
 }
 
 export function registerWorkerCommand(program: Command): void {
-  program
-    .command('worker')
+  addSecurityOptions(program
+    .command('worker'))
     .description('run one worker: join the coordinator and train what it plans')
     .requiredOption('-c, --coordinator <host:port>', 'coordinator address')
     .option('--backend <name>', `tfjs backend: ${BACKENDS.join(', ')}`)
@@ -41,8 +42,19 @@ export function registerWorkerCommand(program: Command): void {
       // Launched by `dtrain launch`: die with the launcher, even if it was SIGKILLed.
       if (process.send) process.on('disconnect', () => process.exit(1));
       const localRank = Number(flags.localRank ?? process.env.LOCAL_RANK ?? -1);
+      // Under the launcher every line is already prefixed with the local rank.
+      const log = process.env.DTRAIN_LAUNCHED ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
+      let security;
+      try {
+        security = resolveSecurity(flags, process.env, log ?? ((line) => process.stderr.write(`[worker] ${line}\n`)));
+      } catch (err) {
+        exitWith(2, (err as Error).message);
+      }
+      const refused = security.checkListen(`${flags.peerHost}:0`);
+      if (refused) exitWith(2, refused.message);
       try {
         await runWorker({
+          security,
           coordinator: flags.coordinator,
           backend: flags.backend,
           peerHost: flags.peerHost,
@@ -54,8 +66,7 @@ export function registerWorkerCommand(program: Command): void {
           reconnectTimeoutMs: flags.coordinatorTimeoutMs,
           testDelayMs: flags.testDelayMs,
           testPerturbAtStep: flags.testPerturbStep,
-          // Under the launcher every line is already prefixed with the local rank.
-          log: process.env.DTRAIN_LAUNCHED ? (line) => process.stderr.write(`${line}\n`) : undefined,
+          log,
         });
         process.exit(0);
       } catch (err) {

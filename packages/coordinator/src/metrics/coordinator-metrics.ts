@@ -36,6 +36,11 @@ export class CoordinatorMetrics {
     return this.set.registry;
   }
 
+  /** A refused connection or call on the Coordinator service (see TransportSecurity). */
+  onAuthRefusal(service: string, reason: string): void {
+    this.set.counter('authRefusals').inc({ service, reason });
+  }
+
   onWorldFormed(generation: number, workers: number): void {
     if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers must be an integer >= 0, got ${workers}`);
     this.set.gauge('worldGeneration').set(generation);

@@ -7,6 +7,7 @@ import { ensureEventsStream, EVENTS_STREAM } from './events-stream';
 import { defaultControlLog, type ControlLog } from './log';
 import { CONNECT_TIMEOUT_MS, RECONNECT_TIME_WAIT_MS } from './nats-bus';
 import { checkJobName, encodeJson, parseControlReply, parseJobEvent } from './wire';
+import { authorizationError, natsConnectOptions, natsCredentialsFromEnv, type NatsCredentials } from './nats-credentials';
 
 export const DEFAULT_CONTROL_TIMEOUT_MS = 3_000;
 /** A follower notices a dead pull (e.g. after a server restart) after two missed heartbeats. */
@@ -17,9 +18,16 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The CLI's NATS credentials; tests and embedders may set them instead of DTRAIN_NATS_* variables. */
+let clientCredentials: NatsCredentials | undefined = natsCredentialsFromEnv(process.env);
+export function setControlClientCredentials(credentials: NatsCredentials | undefined): void {
+  clientCredentials = credentials;
+}
+
 async function connectClient(url: string, reconnect: boolean): Promise<NatsConnection> {
   try {
     return await connect({
+      ...natsConnectOptions(clientCredentials),
       servers: url,
       name: 'dtrain-cli',
       timeout: CONNECT_TIMEOUT_MS,
@@ -28,7 +36,8 @@ async function connectClient(url: string, reconnect: boolean): Promise<NatsConne
       reconnectTimeWait: RECONNECT_TIME_WAIT_MS,
     });
   } catch (err) {
-    throw new ControlPlaneError('unreachable', url, `cannot reach NATS at ${url}: ${errorText(err)}`);
+    throw authorizationError(err, url, clientCredentials)
+      ?? new ControlPlaneError('unreachable', url, `cannot reach NATS at ${url}: ${errorText(err)}`);
   }
 }
 

@@ -5,3 +5,4 @@ export { createControlBus, type CreateControlBusOptions } from './create-control
 export { requestControl, followEvents, readEvents, type FollowEventsOptions, DEFAULT_CONTROL_TIMEOUT_MS } from './control-client';
 export { EVENTS_STREAM, EVENTS_SUBJECTS } from './events-stream';
 export type { ControlLog } from './log';
+export { NatsAuthorizationError, natsCredentialsFromEnv, type NatsCredentials } from './nats-credentials';

@@ -12,6 +12,7 @@ import { ensureEventsStream } from './events-stream';
 import { deliverLocally } from './in-process-bus';
 import { defaultControlLog, type ControlLog } from './log';
 import { checkJobName, encodeJson, parseControlRequest, runHandler } from './wire';
+import { authorizationError, natsConnectOptions, type NatsCredentials } from './nats-credentials';
 
 export const DEFAULT_MAX_BUFFERED_EVENTS = 10_000;
 export const RECONNECT_TIME_WAIT_MS = 250;
@@ -31,6 +32,8 @@ export interface NatsBusOptions {
   maxBufferedEvents?: number;
   /** How long close() waits for buffered events to reach the server. */
   closeFlushTimeoutMs?: number;
+  /** Token, user/password or creds file, and TLS. */
+  credentials?: NatsCredentials;
 }
 
 export interface NatsBusStats {
@@ -61,6 +64,7 @@ export async function connectNatsBus(opts: NatsBusOptions): Promise<NatsBus> {
   let nc: NatsConnection;
   try {
     nc = await connect({
+      ...natsConnectOptions(opts.credentials),
       servers: opts.url,
       name: `dtrain-coordinator-${opts.job}`,
       maxReconnectAttempts: -1,
@@ -68,7 +72,8 @@ export async function connectNatsBus(opts: NatsBusOptions): Promise<NatsBus> {
       timeout: CONNECT_TIMEOUT_MS,
     });
   } catch (err) {
-    throw new ControlPlaneError('unreachable', opts.url, `cannot reach NATS at ${opts.url}: ${errorText(err)}`);
+    throw authorizationError(err, opts.url, opts.credentials)
+      ?? new ControlPlaneError('unreachable', opts.url, `cannot reach NATS at ${opts.url}: ${errorText(err)}`);
   }
   try {
     const jsm = await nc.jetstreamManager();

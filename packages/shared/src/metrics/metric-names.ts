@@ -139,6 +139,10 @@ export const METRICS = {
     name: 'dtrain_recovery_seconds', type: 'histogram', labelNames: [], sources: COORDINATOR, buckets: RECOVERY_SECONDS_BUCKETS,
     help: 'From a worker loss being detected to the next completed step of the re-formed world.',
   },
+  authRefusals: {
+    name: 'dtrain_auth_refusals_total', type: 'counter', labelNames: ['service', 'reason'], sources: BOTH,
+    help: 'Connections and calls refused: service coordinator|peer, reason tls-handshake|missing-token|wrong-token.',
+  },
 } as const satisfies Record<string, MetricDef>;
 
 export type MetricKey = keyof typeof METRICS;

@@ -1,5 +1,6 @@
 // Contract of the collective subsystem: ring all-reduce between workers over gRPC (proto service
 // dtrain.v1.Peer). The coordinator never sees these; membership (ring, generation) comes from it.
+import type { TransportSecurity } from '@dtrain/shared/security/api';
 
 export interface PeerServerOptions {
   /** Interface to bind, e.g. '0.0.0.0' or '127.0.0.1'. */
@@ -8,6 +9,8 @@ export interface PeerServerOptions {
   port: number;
   /** Address the other workers dial (defaults to host:port, with 127.0.0.1 for 0.0.0.0). */
   advertiseHost?: string;
+  /** TLS + join-token check of the server (default: plaintext, loopback only). */
+  security?: TransportSecurity;
 }
 
 /** Serves dtrain.v1.Peer for this worker. Started before Join so its address can be announced. */
@@ -34,6 +37,8 @@ export interface RingOptions {
    * Every rank of a ring must use the same (checked: CollectiveMismatchError field 'encoding').
    */
   compression?: 'none' | 'fp16';
+  /** Credentials of the channel to the predecessor (default: plaintext, no token). */
+  security?: TransportSecurity;
 }
 
 export interface AllReduceStats {

@@ -1,7 +1,9 @@
 // The worker's dtrain.v1.Peer server. It is started before rendezvous (its address goes into Join),
 // so pulls may arrive before a ring is attached: those wait here until one is.
 import * as grpc from '@grpc/grpc-js';
+import { DtrainError } from '@dtrain/shared/errors';
 import type { PullRequest__Output } from '@dtrain/shared/proto';
+import { createInsecureSecurity } from '@dtrain/shared/security/transport-security';
 import type { PeerServer, PeerServerOptions } from './api';
 import type { OutgoingChunk } from './gradient-chunk-codec';
 import { PEER_SERVER_OPTIONS, pullMethod } from './peer-service';
@@ -91,9 +93,8 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   );
   const bindHost = opts.host.includes(':') && !opts.host.startsWith('[') ? `[${opts.host}]` : opts.host;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${bindHost}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, boundPort) => {
-      if (err) reject(new Error(`peer server cannot bind ${opts.host}:${opts.port}: ${err.message}`));
-      else resolve(boundPort);
+    (opts.security ?? createInsecureSecurity()).bindServer(server, `${bindHost}:${opts.port}`, 'peer').then(resolve, (err: Error) => {
+      reject(err instanceof DtrainError ? err : new Error(`peer server cannot bind ${opts.host}:${opts.port}: ${err.message}`));
     });
   });
   const wildcard = opts.host === '0.0.0.0' || opts.host === '::' || opts.host === '';

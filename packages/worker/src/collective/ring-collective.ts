@@ -15,6 +15,7 @@ import {
   WorldAbortedError,
 } from '@dtrain/shared/errors';
 import type { PullRequest } from '@dtrain/shared/proto';
+import { createInsecureSecurity } from '@dtrain/shared/security/transport-security';
 import type { AllReduceStats, Collective, PeerServer, RingOptions } from './api';
 import {
   bytesPerElement,
@@ -363,7 +364,10 @@ export class RingCollective implements Collective, PullHandler {
     this.timeoutMs = opts.timeoutMs;
     this.idBase = { jobId: opts.jobId, generation: opts.generation };
     this.ringAddresses = [...opts.ring];
-    this.client = opts.worldSize > 1 ? new grpc.Client(this.predAddress, grpc.credentials.createInsecure(), PEER_CHANNEL_OPTIONS) : null;
+    const security = opts.security ?? createInsecureSecurity();
+    this.client = opts.worldSize > 1
+      ? new grpc.Client(this.predAddress, security.channelCredentials(), security.channelOptions(PEER_CHANNEL_OPTIONS))
+      : null;
     server.attach(this);
   }
 

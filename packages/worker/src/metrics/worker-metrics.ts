@@ -47,6 +47,11 @@ export class WorkerMetrics {
     this.set.registry.setDefaultLabels({ job: this.job, rank: String(rank) });
   }
 
+  /** A refused connection or call on this worker's Peer server (see TransportSecurity). */
+  onAuthRefusal(service: string, reason: string): void {
+    this.set.counter('authRefusals').inc({ service, reason });
+  }
+
   observeStep(step: WorkerStepObservation): void {
     for (const field of ['samples', 'computeSeconds', 'allreduceSeconds', 'stepSeconds', 'allreduceBytes', 'epoch'] as const) {
       const value = step[field];
