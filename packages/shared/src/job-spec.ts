@@ -83,6 +83,33 @@ export const modelSpecSchema = z.discriminatedUnion('kind', [
   perceptronModel, mlpModel, cnnModel, recurrentModel, customModel,
 ]);
 
+/**
+ * Held-out data of csv, json and sequence datasets. `testPath` is evaluated once, at the end;
+ * the validation set (`validationPath`, or a seeded `validationFraction` of the training rows,
+ * the last windows for sequences) every epoch. 0 means no validation set.
+ */
+const heldOutFields = {
+  testPath: z.string().min(1).optional(),
+  validationPath: z.string().min(1).optional(),
+  validationFraction: z.number().min(0).lt(1).optional(),
+};
+
+function checkHeldOut(
+  d: { testFraction?: number; testPath?: string; validationPath?: string; validationFraction?: number },
+  ctx: z.core.$RefinementCtx,
+): void {
+  if (d.validationPath !== undefined && d.validationFraction !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['validationFraction'], message: 'set either validationPath or validationFraction, not both' });
+  }
+  if (d.testFraction !== undefined && (d.testPath !== undefined || d.validationPath !== undefined || d.validationFraction !== undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['testFraction'],
+      message: `testFraction is the old per-epoch held-out share; with testPath/validationPath write validationFraction: ${d.testFraction} instead`,
+    });
+  }
+}
+
 const mnistDataset = z.strictObject({
   kind: z.literal('mnist'),
   /** 'flat' gives 784 features (MLPs); 'image' gives 28x28x1 (CNNs). */
@@ -107,14 +134,19 @@ const tabularDataset = z.strictObject({
   labelEncoding: z.enum(['oneHot', 'binary']).default('oneHot'),
   /** Features (and regression targets) use mean/std of the training rows only. */
   standardize: z.boolean().default(true),
-  testFraction: fraction.default(0.2),
-  /** Seed of the train/test row split; default a fixed seed (7919), never the job seed. */
+  /**
+   * Legacy: a seeded share of `path` held out and evaluated every epoch (default 0.2 when no
+   * testPath/validationPath/validationFraction is set). Prefer validationFraction + testPath.
+   */
+  testFraction: fraction.optional(),
+  ...heldOutFields,
+  /** Seed of the train/validation row split; default a fixed seed (7919), never the job seed. */
   splitSeed: nonNegativeInt.optional(),
   /** Missing/non-numeric cell or ragged row: 'error' stops with file, row and column; 'skipRow' drops the row. */
   onBadValue: z.enum(['error', 'skipRow']).default('error'),
 }).refine((d) => d.labelEncoding !== 'binary' || d.classes === 2, {
   message: "labelEncoding 'binary' needs classes: 2", path: ['labelEncoding'],
-});
+}).superRefine(checkHeldOut);
 
 const sequenceDataset = z.strictObject({
   kind: z.literal('sequence'),
@@ -127,11 +159,13 @@ const sequenceDataset = z.strictObject({
   window: positiveInt,
   horizon: positiveInt.default(1),
   standardize: z.boolean().default(true),
-  /** The last windows (chronologically) are held out. */
-  testFraction: fraction.default(0.2),
+  /** Legacy: the last windows (chronologically) are held out and evaluated every epoch (default 0.2). */
+  testFraction: fraction.optional(),
+  /** Sequence files (validationPath, testPath) are CSVs with the same column as `path`. */
+  ...heldOutFields,
 }).refine((d) => (d.path === undefined) !== (d.builtin === undefined), {
   message: 'set exactly one of path (a CSV series) and builtin', path: ['builtin'],
-});
+}).superRefine(checkHeldOut);
 
 export const datasetSpecSchema = z.discriminatedUnion('kind', [mnistDataset, tabularDataset, sequenceDataset]);
 
@@ -242,6 +276,10 @@ export function resolveSpecPaths(spec: JobSpec, baseDir: string): JobSpec {
   const out: JobSpec = structuredClone(spec);
   if ((out.dataset.kind === 'csv' || out.dataset.kind === 'json')) out.dataset.path = abs(out.dataset.path);
   if (out.dataset.kind === 'sequence' && out.dataset.path) out.dataset.path = abs(out.dataset.path);
+  if (out.dataset.kind !== 'mnist') {
+    if (out.dataset.testPath) out.dataset.testPath = abs(out.dataset.testPath);
+    if (out.dataset.validationPath) out.dataset.validationPath = abs(out.dataset.validationPath);
+  }
   if (out.checkpoint) out.checkpoint.dir = abs(out.checkpoint.dir);
   if (out.model.kind === 'custom') out.model.module = abs(out.model.module);
   return out;
