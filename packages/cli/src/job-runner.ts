@@ -5,6 +5,7 @@ import type { CoordinatorOptions, JobResult } from '@dtrain/coordinator/api';
 import { createControlBus } from '@dtrain/shared/control/create-control-bus';
 import type { ControlBus } from '@dtrain/shared/control/api';
 import { createProgressDisplay, type ProgressDisplay } from './progress-display';
+import { formatHeldOutSummary, formatLabelUnits } from '@dtrain/shared/data/held-out-results';
 
 export interface JobRunnerOptions extends Omit<CoordinatorOptions, 'bus' | 'log'> {
   natsUrl?: string;
@@ -76,7 +77,9 @@ export function formatSummary(r: JobResult): string {
   if (v) {
     if (v.accuracy !== undefined) lines.push(`  held-out accuracy: ${(100 * v.accuracy).toFixed(2)}% (${v.count} samples)`);
     if (v.mse !== undefined) lines.push(`  held-out mse:  ${v.mse.toFixed(5)}  mae: ${(v.mae ?? Number.NaN).toFixed(5)} (${v.count} samples)`);
+    if (v.units) lines.push(`  held-out ${formatLabelUnits(v.units)}`);
   }
+  lines.push(...formatHeldOutSummary(r.test));
   if (r.samplesPerSec !== null) lines.push(`  samples/s:    ${Math.round(r.samplesPerSec).toLocaleString('en-US')}`);
   lines.push(`  wall time:    ${r.wallSeconds.toFixed(1)} s`);
   if (r.lastCheckpoint) lines.push(`  checkpoint:   ${r.lastCheckpoint}`);
@@ -98,6 +101,7 @@ export function summaryJson(r: JobResult): string {
     backend: r.backend,
     lastCheckpoint: r.lastCheckpoint,
     ...(r.restarts ? { restarts: r.restarts } : {}),
+    ...(r.test ? { test: r.test } : {}),
     ...(r.error ? { error: r.error, errorCode: r.errorCode, lostRank: r.lostRank } : {}),
   });
 }

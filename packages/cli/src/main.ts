@@ -2,9 +2,11 @@
 import { Command } from 'commander';
 import { registerCheckpointCommand } from './commands/checkpoint';
 import { registerCoordinatorCommand } from './commands/coordinator';
+import { registerEvaluateCommand } from './commands/evaluate';
 import { registerEventsCommand } from './commands/events';
 import { registerExportCommand } from './commands/export';
 import { registerLaunchCommand } from './commands/launch';
+import { registerPredictCommand } from './commands/predict';
 import { registerSchemaCommands } from './commands/schema';
 import { registerStatusCommand } from './commands/status';
 import { registerStopCommand } from './commands/stop';
@@ -25,5 +27,7 @@ registerStatusCommand(program);
 registerStopCommand(program);
 registerEventsCommand(program);
 registerCheckpointCommand(program);
+registerPredictCommand(program);
+registerEvaluateCommand(program);
 
 await program.parseAsync(process.argv);

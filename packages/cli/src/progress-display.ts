@@ -2,6 +2,7 @@
 // (CI logs, pipes), so output stays readable in both.
 import cliProgress from 'cli-progress';
 import type { StepProgress, ValidationResult } from '@dtrain/coordinator/api';
+import { formatLabelUnits } from '@dtrain/shared/data/held-out-results';
 
 export const LOG_EVERY_MS = 5_000;
 
@@ -18,6 +19,7 @@ export function formatValidation(v: ValidationResult): string {
   if (v.accuracy !== undefined) parts.push(`accuracy ${(100 * v.accuracy).toFixed(2)}%`);
   if (v.mse !== undefined) parts.push(`mse ${v.mse.toFixed(5)}`);
   if (v.mae !== undefined) parts.push(`mae ${v.mae.toFixed(5)}`);
+  if (v.units) parts.push(formatLabelUnits(v.units));
   return `${parts.join(', ')} (${v.count} held-out samples)`;
 }
 

@@ -3,6 +3,7 @@
 // touches tensors.
 import type { ControlBus } from '@dtrain/shared/control/api';
 import type { JobSpec } from '@dtrain/shared/job-spec';
+import type { LabelUnits, TestResult } from '@dtrain/shared/data/held-out-results';
 
 export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 120_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
@@ -54,6 +55,8 @@ export interface ValidationResult {
   accuracy?: number;
   mse?: number;
   mae?: number;
+  /** Regression: RMSE and MAE in the label's units (mse/mae above are standardized). */
+  units?: LabelUnits;
 }
 
 export interface JobResult {
@@ -74,6 +77,8 @@ export interface JobResult {
   lostRank?: number;
   /** Relaunches after failures (dtrain launch --max-restarts). */
   restarts?: number;
+  /** The test file (dataset testPath), evaluated once after training; null without one. */
+  test?: TestResult | null;
 }
 
 export interface CoordinatorEvents {

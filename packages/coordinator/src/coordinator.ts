@@ -27,6 +27,7 @@ import { VanishingGradientDetector } from './health/vanishing-gradient-detector'
 import { startMetricsServerWithFallback } from '@dtrain/shared/metrics/metrics-endpoint';
 import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
 import { describeDatasetSizes, type DatasetSizes } from './dataset-sizes';
+import { TestResultCollector, validationLabelUnits } from '@dtrain/shared/data/held-out-results';
 
 /** A step report with the rank from its message envelope. */
 type RankedStepReport = StepReport__Output & { rank: number };
@@ -96,6 +97,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private metricsServer: MetricsServer | null = null;
   private readonly stragglers: StragglerDetector;
   private readonly vanishing: VanishingGradientDetector;
+  private testResults: TestResultCollector | null = null;
 
   constructor(private readonly options: CoordinatorOptions) {
     super();
@@ -130,6 +132,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       throw new Error(`--workers must be a positive integer, got ${this.options.workers}`);
     }
     this.sizes = await describeDatasetSizes(this.spec);
+    this.testResults = new TestResultCollector(this.sizes.task, this.sizes.standardization);
     if (this.options.resumeFrom) {
       this.resume = await readResumeState(this.options.resumeFrom, this.spec, this.sizes.trainSize);
       this.planState = this.resume.planState;
@@ -352,6 +355,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         return;
       case 'done':
         session.done = true;
+        this.testResults?.add(msg.done?.test);
         if ([...this.sessions.values()].every((s) => s.done) && this.state !== 'failed') {
           this.finish(this.stopReason && this.stopReason !== 'finished' ? 'stopped' : 'succeeded');
         }
@@ -420,7 +424,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
           steps: plan.steps,
           batchSize: plan.batchSize,
           indices: Array.from(plan.ranks[rank].indices),
-          validationIndices: Array.from(validationShard(this.sizes.testSize, world.members.length, rank)),
+          validationIndices: Array.from(validationShard(this.sizes.validationSize, world.members.length, rank)),
           firstGlobalStep: this.globalStep,
           planStateJson: JSON.stringify(planPosition(plan)),
         },
@@ -523,6 +527,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     if (count > 0 && (task === 'classification' || metrics.includes('accuracy'))) result.accuracy = sum((r) => r.valCorrect) / count;
     if (values > 0 && (task === 'regression' || metrics.includes('mse'))) result.mse = sum((r) => r.valSqErrorSum) / values;
     if (values > 0 && (task === 'regression' || metrics.includes('mae'))) result.mae = sum((r) => r.valAbsErrorSum) / values;
+    result.units = validationLabelUnits(list, task, this.sizes.standardization);
     this.lastValidation = result;
     this.metrics.onValidation(result);
     this.metrics.onEpoch(plan.next.epoch);
@@ -604,6 +609,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       wallSeconds: (Date.now() - this.startMs) / 1000,
       backend: backends.length > 0 ? backends.join(',') : null,
       lastCheckpoint: this.lastCheckpoint,
+      test: status === 'failed' ? null : (this.testResults?.result() ?? null),
       ...extra,
     };
     if (status !== 'failed') this.publish('finished', { ...result });

@@ -22,6 +22,8 @@ import { layerGradientNorms } from './metrics/gradient-norms';
 import { WorkerMetrics } from './metrics/worker-metrics';
 import { createOptimizer, learningRateAt, setLearningRate } from './optimizer-factory';
 import { Trainer } from './trainer';
+import { evaluateTestShard } from './test-evaluation';
+import { modelBundle } from '@dtrain/shared/data/model-bundle';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 180_000;
 /** After reporting an error, how long a worker waits for the coordinator's verdict before exiting. */
@@ -140,6 +142,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         model,
         optimizer,
         keep: spec.checkpoint.keep,
+        bundle: modelBundle(spec, ds.info),
         state: {
           globalStep,
           epoch: position.epoch,
@@ -220,7 +223,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         if (periodic || outcome.checkpoint) await writeCheckpoint(outcome.checkpoint ? 'requested' : 'periodic');
         if (outcome.stop) return false;
       }
-      const sums = trainer.evaluate((idx) => ds.batch('test', idx), Uint32Array.from(plan.validationIndices));
+      const sums = trainer.evaluate((idx) => ds.batch('validation', idx), Uint32Array.from(plan.validationIndices));
       sess.send({
         epoch: {
           epoch: plan.epoch,
@@ -248,7 +251,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       }
     }
     await writeCheckpoint('final');
-    sess.send({ done: { globalStep } });
+    sess.send({ done: { globalStep, test: evaluateTestShard(trainer, ds, rank, worldSize) } });
     log(`done after ${stepsDone} steps (global step ${globalStep})`);
     return { rank, steps: stepsDone, backend: choice.name };
   } catch (err) {
