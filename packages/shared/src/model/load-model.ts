@@ -28,6 +28,8 @@ export async function loadModel(dir: string): Promise<DtrainModel> {
     throw new ModelBundleError(bundlePath, `bad JSON: ${(err as Error).message}`);
   }
   const bundle = parseModelBundle(json, bundlePath);
+  // Whatever backend the process registered (cpu by default; wasm if loaded) must be ready first.
+  await tf.ready();
   const modelPath = join(dir, 'model.json');
   const modelJson = JSON.parse(readOrExplain(modelPath, 'model.json').toString('utf8')) as tf.io.ModelJSON;
   const weights = readOrExplain(join(dir, 'weights.bin'), 'weights.bin');
