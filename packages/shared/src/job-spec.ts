@@ -26,11 +26,45 @@ const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 const fraction = z.number().gt(0).lt(1);
 
+/** Named tfjs initializers; seeded per layer from the job seed where random. */
+export const INITIALIZERS = [
+  'glorotUniform', 'glorotNormal', 'heUniform', 'heNormal', 'leCunUniform', 'leCunNormal', 'orthogonal',
+  'zeros', 'ones',
+] as const;
+
+/**
+ * A weight initializer: a name, or uniform/normal/constant with parameters. PyTorch's default for
+ * recurrent and dense weights and biases is `{ kind: uniform, min: -1/sqrt(units), max: 1/sqrt(units) }`.
+ */
+export const initializerSpecSchema = z.union([
+  z.enum(INITIALIZERS),
+  z.strictObject({ kind: z.literal('uniform'), min: z.number(), max: z.number() })
+    .refine((u) => u.min < u.max, { message: 'min must be below max' }),
+  z.strictObject({ kind: z.literal('normal'), mean: z.number().default(0), stddev: z.number().positive() }),
+  z.strictObject({ kind: z.literal('constant'), value: z.number() }),
+]);
+export type InitializerSpec = z.infer<typeof initializerSpecSchema>;
+
+/** Per-layer initializers (dense and conv: kernel, bias; recurrent also recurrent). */
+const layerInitializers = {
+  kernelInitializer: initializerSpecSchema.optional(),
+  biasInitializer: initializerSpecSchema.optional(),
+};
+
 const denseLayerSpec = z.strictObject({
   units: positiveInt,
   activation: z.enum(ACTIVATIONS).default('relu'),
   dropout: z.number().min(0).lt(1).optional(),
+  ...layerInitializers,
 });
+
+/** A recurrent layer: its units, or units with initializers (and LSTM's unit forget bias). */
+const recurrentLayerSpec = z.union([positiveInt, z.strictObject({
+  units: positiveInt,
+  ...layerInitializers,
+  recurrentInitializer: initializerSpecSchema.optional(),
+  unitForgetBias: z.boolean().optional(),
+})]);
 
 const taskSchema = z.enum(['classification', 'regression']);
 
@@ -58,6 +92,7 @@ const cnnModel = z.strictObject({
     padding: z.enum(['valid', 'same']).default('valid'),
     activation: z.enum(ACTIVATIONS).default('relu'),
     pool: nonNegativeInt.default(2),
+    ...layerInitializers,
   })).min(1),
   dense: z.array(denseLayerSpec).default([]),
   outputActivation: z.enum(ACTIVATIONS).optional(),
@@ -66,7 +101,7 @@ const cnnModel = z.strictObject({
 const recurrentModel = z.strictObject({
   kind: z.enum(['lstm', 'gru', 'bilstm']),
   task: taskSchema.default('regression'),
-  units: z.array(positiveInt).min(1),
+  units: z.array(recurrentLayerSpec).min(1),
   dense: z.array(denseLayerSpec).default([]),
   outputActivation: z.enum(ACTIVATIONS).optional(),
 });
