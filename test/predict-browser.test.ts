@@ -109,7 +109,7 @@ describe('exported model in a browser', () => {
     await page.waitForSelector('body[data-ready="yes"]', { timeout: 60_000 });
     const got = await page.evaluate((input) => {
       type Model = { predict(r: unknown): unknown; evaluate(r: unknown): unknown; bundle: { classNames: string[] } };
-      const m = (window as unknown as { dtrainModel: Model }).dtrainModel;
+      const m = (globalThis as unknown as { dtrainModel: Model }).dtrainModel;
       return { predictions: m.predict(input) as { label: string; probabilities: Record<string, number> }[], report: m.evaluate(input), classNames: m.bundle.classNames };
     }, rows);
     expect(errors).toEqual([]);

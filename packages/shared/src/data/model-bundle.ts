@@ -37,7 +37,7 @@ export interface ModelBundle {
 }
 
 export interface BundleSource {
-  dataset: { kind: string };
+  dataset: object;
   model: unknown;
   loss: string;
 }
