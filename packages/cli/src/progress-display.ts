@@ -2,7 +2,7 @@
 // (CI logs, pipes), so output stays readable in both.
 import cliProgress from 'cli-progress';
 import type { StepProgress, ValidationResult } from '@dtrain/coordinator/api';
-import { formatLabelUnits } from '@dtrain/shared/data/held-out-results';
+import { formatLabelUnits, formatLossUnits } from '@dtrain/shared/data/held-out-results';
 
 export const LOG_EVERY_MS = 5_000;
 
@@ -15,6 +15,7 @@ export interface ProgressDisplay {
 }
 
 export function formatValidation(v: ValidationResult): string {
+  if (v.count === 0) return `epoch ${v.epoch + 1} done (no validation set)`;
   const parts = [`validation after epoch ${v.epoch + 1}: loss ${v.loss.toFixed(4)}`];
   if (v.accuracy !== undefined) parts.push(`accuracy ${(100 * v.accuracy).toFixed(2)}%`);
   if (v.mse !== undefined) parts.push(`mse ${v.mse.toFixed(5)}`);
@@ -39,7 +40,7 @@ class BarDisplay implements ProgressDisplay {
   private bar: cliProgress.SingleBar | null = null;
 
   step(p: StepProgress): void {
-    const payload = { epoch: `${p.epoch + 1}/${p.epochs}`, loss: p.loss.toFixed(4), sps: Math.round(p.samplesPerSec).toLocaleString('en-US') };
+    const payload = { epoch: `${p.epoch + 1}/${p.epochs}`, loss: `${p.loss.toFixed(4)}${formatLossUnits(p.units)}`, sps: Math.round(p.samplesPerSec).toLocaleString('en-US') };
     if (!this.bar) this.bar = this.multi.create(p.totalSteps, p.globalStep, payload);
     else this.bar.update(p.globalStep, payload);
   }
@@ -66,7 +67,7 @@ class LineDisplay implements ProgressDisplay {
     const now = Date.now();
     if (this.quiet || (now - this.lastLogMs < LOG_EVERY_MS && p.globalStep !== p.totalSteps && p.stepInEpoch !== p.stepsInEpoch)) return;
     this.lastLogMs = now;
-    this.write(`epoch ${p.epoch + 1}/${p.epochs} step ${p.stepInEpoch}/${p.stepsInEpoch} (global ${p.globalStep}/${p.totalSteps}) loss ${p.loss.toFixed(4)} ${Math.round(p.samplesPerSec)} samples/s\n`);
+    this.write(`epoch ${p.epoch + 1}/${p.epochs} step ${p.stepInEpoch}/${p.stepsInEpoch} (global ${p.globalStep}/${p.totalSteps}) loss ${p.loss.toFixed(4)}${formatLossUnits(p.units)} ${Math.round(p.samplesPerSec)} samples/s\n`);
   }
 
   validation(v: ValidationResult): void {

@@ -45,6 +45,8 @@ export interface StepProgress {
   /** Mean of the ranks' local losses: the loss of the global batch. */
   loss: number;
   samplesPerSec: number;
+  /** Regression: the loss in the label's units (RMSE for an MSE loss, MAE for an MAE loss). */
+  units?: Partial<LabelUnits>;
 }
 
 export interface ValidationResult {

@@ -27,7 +27,7 @@ import { VanishingGradientDetector } from './health/vanishing-gradient-detector'
 import { startMetricsServerWithFallback } from '@dtrain/shared/metrics/metrics-endpoint';
 import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
 import { describeDatasetSizes, type DatasetSizes } from './dataset-sizes';
-import { TestResultCollector, validationLabelUnits } from '@dtrain/shared/data/held-out-results';
+import { lossInLabelUnits, TestResultCollector, validationLabelUnits } from '@dtrain/shared/data/held-out-results';
 
 /** A step report with the rank from its message envelope. */
 type RankedStepReport = StepReport__Output & { rank: number };
@@ -462,6 +462,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       stepsInEpoch: plan ? plan.firstStepInEpoch + plan.steps : 0,
       loss,
       samplesPerSec: this.recentSamplesPerSec,
+      units: lossInLabelUnits(loss, this.spec.loss, this.sizes.standardization),
     };
     this.emit('step', progress);
     this.checkReplicasAgree(report.globalStep, list);

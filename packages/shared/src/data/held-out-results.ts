@@ -98,11 +98,31 @@ export function formatHeldOutSummary(test: TestResult | null | undefined, labelN
   return [`  test rmse:    ${fmt(test.rmse)}  mae: ${fmt(test.mae)}${unit}, loss ${test.loss.toFixed(5)} (${test.count} samples, evaluated once after training)`];
 }
 
+/** Four significant digits: label units can be anything from ppm to dollars. */
 function fmt(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return String(v);
-  return Math.abs(v) >= 100 ? v.toFixed(2) : Math.abs(v) >= 1 ? v.toFixed(4) : v.toPrecision(4);
+  return String(Number(v.toPrecision(4)));
 }
 
 export function formatLabelUnits(units: LabelUnits | undefined): string {
   return units ? `rmse ${fmt(units.rmse)} mae ${fmt(units.mae)} (label units)` : '';
+}
+
+/**
+ * A regression training loss in the label's units: an MSE loss over standardized targets is
+ * (RMSE / std)^2, an MAE loss is MAE / std. Undefined for other losses or without a target scale.
+ */
+export function lossInLabelUnits(loss: number, lossName: string, standardization: Standardization | null | undefined): Partial<LabelUnits> | undefined {
+  const std = standardization?.targetStd?.[0];
+  if (std === undefined || !Number.isFinite(loss)) return undefined;
+  if (lossName === 'meanSquaredError') return { rmse: std * Math.sqrt(Math.max(0, loss)) };
+  if (lossName === 'meanAbsoluteError') return { mae: std * loss };
+  return undefined;
+}
+
+/** " (rmse 12.3 in label units)" beside a step's standardized loss, or "". */
+export function formatLossUnits(units: Partial<LabelUnits> | undefined): string {
+  if (!units) return '';
+  const parts = [units.rmse !== undefined ? `rmse ${fmt(units.rmse)}` : '', units.mae !== undefined ? `mae ${fmt(units.mae)}` : ''].filter(Boolean);
+  return parts.length > 0 ? ` (${parts.join(' ')} label units)` : '';
 }
