@@ -407,7 +407,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const world = this.world!;
     let plan: EpochShardPlan;
     try {
-      plan = planEpoch(this.planState, world.members.length, this.spec.training.batchSize, stepsLeft);
+      plan = planEpoch(this.planState, world.members.length, this.spec.training.batchSize, stepsLeft, {
+        trainRemainder: this.spec.training.finalRemainder === 'train' && this.planState.epoch === this.epochs - 1,
+      });
     } catch (err) {
       this.fail((err as Error).message, 'ShardPlanError');
       return;

@@ -230,6 +230,11 @@ export const jobSpecSchema = z.strictObject({
     batchSize: positiveInt.max(65536),
     epochs: positiveInt.default(1),
     maxSteps: positiveInt.optional(),
+    /**
+     * Samples left after the last full global batch of the LAST epoch: 'drop' (they were carried
+     * to an epoch that never comes) or 'train' (one final smaller step, gradient weighted exactly).
+     */
+    finalRemainder: z.enum(['drop', 'train']).default('drop'),
   }),
   validation: z.strictObject({
     metrics: z.array(z.enum(['accuracy', 'mse', 'mae'])).default([]),

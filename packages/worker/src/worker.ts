@@ -12,7 +12,7 @@ import type { StepObservation } from '@dtrain/shared/metrics/metric-names';
 import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
 import { buildModel } from '@dtrain/shared/model/build-model';
 import type { EpochPlan__Output } from '@dtrain/shared/proto';
-import { positionAfter, type PlanPosition } from '@dtrain/shared/shard-plan';
+import { positionAfter, stepGradientWeight, type PlanPosition } from '@dtrain/shared/shard-plan';
 import { selectBackend } from './backend/select-backend';
 import type { Collective } from './collective/api';
 import { createRingCollective, startPeerServer } from './collective/index';
@@ -174,12 +174,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       for (let s = 0; s < plan.steps; s++) {
         takeCommands();
         const t0 = performance.now();
-        const batch = ds.batch('train', indices.subarray(s * b, (s + 1) * b));
+        const stepIndices = indices.subarray(s * b, (s + 1) * b);
+        const batch = ds.batch('train', stepIndices);
         setLearningRate(optimizer, learningRateAt(spec.optimizer, globalStep));
         let outcome;
         try {
           if (options.testDelayMs) await new Promise((r) => setTimeout(r, options.testDelayMs));
-          outcome = await trainer.step(batch, globalStep, { stop: stopRequested, checkpoint: checkpointRequested });
+          outcome = await trainer.step(batch, globalStep, { stop: stopRequested, checkpoint: checkpointRequested }, stepGradientWeight(planState, s, stepIndices.length));
         } finally {
           batch.xs.dispose();
           batch.ys.dispose();
@@ -200,7 +201,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         position = { plan: planState, stepsDone: s + 1, epoch: plan.epoch, stepInEpoch: plan.firstStepInEpoch + s + 1 };
         const observed: StepObservation = {
           loss: outcome.localLoss,
-          samples: b,
+          samples: stepIndices.length,
           computeSeconds: outcome.computeSeconds,
           allreduceSeconds: outcome.allreduceSeconds,
           stepSeconds,
