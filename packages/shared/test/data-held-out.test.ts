@@ -116,6 +116,26 @@ describe('files that do not match the training file get a named error with file,
   });
 });
 
+describe('json held-out files', () => {
+  it('a JSON Lines test file is read against the training columns (any key order) and classes', async () => {
+    const train = file('j-train.jsonl', Array.from({ length: 12 }, (_, i) => JSON.stringify({ a: i, b: -i, y: i % 2 ? 'odd' : 'even' })).join('\n'));
+    const test = file('j-test.jsonl', [JSON.stringify({ y: 'odd', b: 7, a: 70 }), JSON.stringify({ b: 8, a: 80, y: 'even' })].join('\n'));
+    const job = validateJobSpec({
+      name: 'j', model: { kind: 'perceptron' }, loss: 'meanSquaredError', optimizer: { kind: 'sgd', learningRate: 0.1 },
+      training: { batchSize: 2 }, dataset: { kind: 'json', path: train, testPath: test, label: 'y', classes: 2, standardize: false },
+    });
+    const ds = await openDataset(job.dataset, 1);
+    expect(ds.info).toMatchObject({ trainSize: 10, validationSize: 2, testSize: 2, classNames: ['even', 'odd'] });
+    const b = ds.batch('test', [0, 1]);
+    expect(values(b.xs)).toEqual([70, 7, 80, 8]);
+    expect(values(b.ys)).toEqual([0, 1, 1, 0]);
+    tf.dispose([b.xs, b.ys]);
+    ds.close();
+    const extra = file('j-extra.jsonl', JSON.stringify({ a: 1, b: 2, c: 3, y: 'odd' }));
+    await expect(openDataset({ ...job.dataset, testPath: extra } as DatasetSpec, 1)).rejects.toThrow(/j-extra\.jsonl \(row 1, column c\): column not in the training data/);
+  });
+});
+
 describe('sequence held-out files', () => {
   it('a test series file gives windows over its own values, standardized with the training statistics', async () => {
     const series = (n: number, from: number) => `t,v\n${Array.from({ length: n }, (_, i) => `${i},${from + i}`).join('\n')}\n`;
