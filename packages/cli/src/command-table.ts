@@ -38,6 +38,10 @@ export const LAZY_COMMANDS: readonly LazyCommand[] = [
     register: async (p) => (await import('./commands/checkpoint')).registerCheckpointCommand(p) },
   { name: 'certs', term: 'certs', summary: 'TLS certificates for dtrain clusters',
     register: async (p) => (await import('./commands/certs')).registerCertsCommand(p) },
+  { name: 'predict', term: 'predict [options] <model> <input>', summary: 'predict INPUT.csv with a trained model (export or checkpoint folder): one output row per input row',
+    register: async (p) => (await import('./commands/predict')).registerPredictCommand(p) },
+  { name: 'evaluate', term: 'evaluate [options] <model> <test>', summary: 'metrics of a trained model on a labelled CSV, in the label\'s units',
+    register: async (p) => (await import('./commands/evaluate')).registerEvaluateCommand(p) },
 ];
 
 /**

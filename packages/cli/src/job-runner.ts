@@ -6,6 +6,7 @@ import { createControlBus } from '@dtrain/shared/control/create-control-bus';
 import type { ControlBus } from '@dtrain/shared/control/api';
 import { natsCredentialsFromEnv } from '@dtrain/shared/control/nats-credentials';
 import { createProgressDisplay, type ProgressDisplay } from './progress-display';
+import { formatHeldOutSummary, formatLabelUnits } from '@dtrain/shared/data/held-out-results';
 
 export interface JobRunnerOptions extends Omit<CoordinatorOptions, 'bus' | 'log'> {
   natsUrl?: string;
@@ -85,7 +86,9 @@ export function formatSummary(r: JobResult): string {
   if (v) {
     if (v.accuracy !== undefined) lines.push(`  held-out accuracy: ${(100 * v.accuracy).toFixed(2)}% (${v.count} samples)`);
     if (v.mse !== undefined) lines.push(`  held-out mse:  ${v.mse.toFixed(5)}  mae: ${(v.mae ?? Number.NaN).toFixed(5)} (${v.count} samples)`);
+    if (v.units) lines.push(`  held-out ${formatLabelUnits(v.units)}`);
   }
+  lines.push(...formatHeldOutSummary(r.test));
   if (r.samplesPerSec !== null) lines.push(`  samples/s:    ${Math.round(r.samplesPerSec).toLocaleString('en-US')} (average over training, as in the progress line)`);
   lines.push(`  wall time:    ${r.wallSeconds.toFixed(1)} s`);
   if (r.lastCheckpoint) lines.push(`  checkpoint:   ${r.lastCheckpoint}`);
@@ -117,6 +120,7 @@ export function summaryJson(r: JobResult): string {
     backend: r.backend,
     lastCheckpoint: r.lastCheckpoint,
     ...(r.restarts ? { restarts: r.restarts } : {}),
+    ...(r.test ? { test: r.test } : {}),
     generations: r.generations ?? 0,
     workersLost: r.workersLost ?? 0,
     workersJoined: r.workersJoined ?? 0,

@@ -4,6 +4,7 @@
 // exactly the summary's samples/s (README: "What samples/s means"). Epochs count from 1.
 import cliProgress from 'cli-progress';
 import type { StepProgress, ValidationResult } from '@dtrain/coordinator/api';
+import { formatLabelUnits, formatLossUnits } from '@dtrain/shared/data/held-out-results';
 
 export const LOG_EVERY_MS = 5_000;
 
@@ -16,10 +17,12 @@ export interface ProgressDisplay {
 }
 
 export function formatValidation(v: ValidationResult): string {
+  if (v.count === 0) return `epoch ${v.epoch} done (no validation set)`;
   const parts = [`validation after epoch ${v.epoch}: loss ${v.loss.toFixed(4)}`];
   if (v.accuracy !== undefined) parts.push(`accuracy ${(100 * v.accuracy).toFixed(2)}%`);
   if (v.mse !== undefined) parts.push(`mse ${v.mse.toFixed(5)}`);
   if (v.mae !== undefined) parts.push(`mae ${v.mae.toFixed(5)}`);
+  if (v.units) parts.push(formatLabelUnits(v.units));
   return `${parts.join(', ')} (${v.count} held-out samples)`;
 }
 
@@ -46,7 +49,7 @@ class BarDisplay implements ProgressDisplay {
   private bar: cliProgress.SingleBar | null = null;
 
   step(p: StepProgress): void {
-    const payload = { epoch: `${p.epoch}/${p.epochs}`, loss: p.loss.toFixed(4), sps: formatThroughput(p) };
+    const payload = { epoch: `${p.epoch}/${p.epochs}`, loss: `${p.loss.toFixed(4)}${formatLossUnits(p.units)}`, sps: formatThroughput(p) };
     if (!this.bar) this.bar = this.multi.create(p.totalSteps, p.globalStep, payload);
     else this.bar.update(p.globalStep, payload);
   }
@@ -73,7 +76,7 @@ class LineDisplay implements ProgressDisplay {
     const now = Date.now();
     if (this.quiet || (now - this.lastLogMs < LOG_EVERY_MS && p.globalStep !== p.totalSteps && p.stepInEpoch !== p.stepsInEpoch)) return;
     this.lastLogMs = now;
-    this.write(`epoch ${p.epoch}/${p.epochs} step ${p.stepInEpoch}/${p.stepsInEpoch} (global ${p.globalStep}/${p.totalSteps}) loss ${p.loss.toFixed(4)} ${formatThroughput(p)}\n`);
+    this.write(`epoch ${p.epoch}/${p.epochs} step ${p.stepInEpoch}/${p.stepsInEpoch} (global ${p.globalStep}/${p.totalSteps}) loss ${p.loss.toFixed(4)}${formatLossUnits(p.units)} ${formatThroughput(p)}\n`);
   }
 
   validation(v: ValidationResult): void {

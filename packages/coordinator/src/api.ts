@@ -5,6 +5,7 @@ import type { ControlBus, JobEvent } from '@dtrain/shared/control/api';
 import type { RankStepsEvent } from './live/api';
 import type { JobSpec } from '@dtrain/shared/job-spec';
 import type { TransportSecurity } from '@dtrain/shared/security/api';
+import type { LabelUnits, TestResult } from '@dtrain/shared/data/held-out-results';
 
 export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 120_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
@@ -65,6 +66,8 @@ export interface StepProgress {
    * joined) to this step's end. The summary's samples/s is this figure at the last step.
    */
   avgSamplesPerSec: number;
+  /** Regression: the loss in the label's units (RMSE for an MSE loss, MAE for an MAE loss). */
+  units?: Partial<LabelUnits>;
 }
 
 export interface ValidationResult {
@@ -76,6 +79,8 @@ export interface ValidationResult {
   accuracy?: number;
   mse?: number;
   mae?: number;
+  /** Regression: RMSE and MAE in the label's units (mse/mae above are standardized). */
+  units?: LabelUnits;
 }
 
 export interface JobResult {
@@ -96,6 +101,8 @@ export interface JobResult {
   lostRank?: number;
   /** Relaunches after failures (dtrain launch --max-restarts). */
   restarts?: number;
+  /** The test file (dataset testPath), evaluated once after training; null without one. */
+  test?: TestResult | null;
   /** Elastic training (docs/elastic.md "What users see"). */
   generations?: number;
   workersLost?: number;

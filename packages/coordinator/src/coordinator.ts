@@ -143,6 +143,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       maxWorkers: this.maxWorkers,
       trainSize: sizes.trainSize,
       testSize: sizes.testSize,
+      validationSize: sizes.validationSize,
+      standardization: sizes.standardization,
       task: sizes.task,
       epochs: this.options.epochs ?? this.spec.training.epochs,
       maxSteps: this.options.maxSteps ?? this.spec.training.maxSteps ?? Number.POSITIVE_INFINITY,
@@ -281,7 +283,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         return msg.checkpoint ? { type: 'CheckpointReported', atMs, from, globalStep: Number(msg.checkpoint.globalStep), path: msg.checkpoint.path } : null;
       case 'error':
         return msg.error ? { type: 'WorkerError', atMs, from, code: msg.error.code, message: msg.error.message, peerRank: msg.error.peerRank } : null;
-      case 'done': return { type: 'Done', atMs, from, globalStep: Number(msg.done?.globalStep ?? 0) };
+      case 'done': return { type: 'Done', atMs, from, globalStep: Number(msg.done?.globalStep ?? 0), test: msg.done?.test ?? null };
       case 'parked': {
         const p = msg.parked;
         return p ? { type: 'Parked', atMs, from, leftGeneration: Number(p.leftGeneration), completedSteps: Number(p.completedSteps), digest: p.stateDigest, reason: p.reason } : null;

@@ -26,11 +26,45 @@ const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 const fraction = z.number().gt(0).lt(1);
 
+/** Named tfjs initializers; seeded per layer from the job seed where random. */
+export const INITIALIZERS = [
+  'glorotUniform', 'glorotNormal', 'heUniform', 'heNormal', 'leCunUniform', 'leCunNormal', 'orthogonal',
+  'zeros', 'ones',
+] as const;
+
+/**
+ * A weight initializer: a name, or uniform/normal/constant with parameters. PyTorch's default for
+ * recurrent and dense weights and biases is `{ kind: uniform, min: -1/sqrt(units), max: 1/sqrt(units) }`.
+ */
+export const initializerSpecSchema = z.union([
+  z.enum(INITIALIZERS),
+  z.strictObject({ kind: z.literal('uniform'), min: z.number(), max: z.number() })
+    .refine((u) => u.min < u.max, { message: 'min must be below max' }),
+  z.strictObject({ kind: z.literal('normal'), mean: z.number().default(0), stddev: z.number().positive() }),
+  z.strictObject({ kind: z.literal('constant'), value: z.number() }),
+]);
+export type InitializerSpec = z.infer<typeof initializerSpecSchema>;
+
+/** Per-layer initializers (dense and conv: kernel, bias; recurrent also recurrent). */
+const layerInitializers = {
+  kernelInitializer: initializerSpecSchema.optional(),
+  biasInitializer: initializerSpecSchema.optional(),
+};
+
 const denseLayerSpec = z.strictObject({
   units: positiveInt,
   activation: z.enum(ACTIVATIONS).default('relu'),
   dropout: z.number().min(0).lt(1).optional(),
+  ...layerInitializers,
 });
+
+/** A recurrent layer: its units, or units with initializers (and LSTM's unit forget bias). */
+const recurrentLayerSpec = z.union([positiveInt, z.strictObject({
+  units: positiveInt,
+  ...layerInitializers,
+  recurrentInitializer: initializerSpecSchema.optional(),
+  unitForgetBias: z.boolean().optional(),
+})]);
 
 const taskSchema = z.enum(['classification', 'regression']);
 
@@ -58,6 +92,7 @@ const cnnModel = z.strictObject({
     padding: z.enum(['valid', 'same']).default('valid'),
     activation: z.enum(ACTIVATIONS).default('relu'),
     pool: nonNegativeInt.default(2),
+    ...layerInitializers,
   })).min(1),
   dense: z.array(denseLayerSpec).default([]),
   outputActivation: z.enum(ACTIVATIONS).optional(),
@@ -66,7 +101,7 @@ const cnnModel = z.strictObject({
 const recurrentModel = z.strictObject({
   kind: z.enum(['lstm', 'gru', 'bilstm']),
   task: taskSchema.default('regression'),
-  units: z.array(positiveInt).min(1),
+  units: z.array(recurrentLayerSpec).min(1),
   dense: z.array(denseLayerSpec).default([]),
   outputActivation: z.enum(ACTIVATIONS).optional(),
 });
@@ -82,6 +117,33 @@ const customModel = z.strictObject({
 export const modelSpecSchema = z.discriminatedUnion('kind', [
   perceptronModel, mlpModel, cnnModel, recurrentModel, customModel,
 ]);
+
+/**
+ * Held-out data of csv, json and sequence datasets. `testPath` is evaluated once, at the end;
+ * the validation set (`validationPath`, or a seeded `validationFraction` of the training rows,
+ * the last windows for sequences) every epoch. 0 means no validation set.
+ */
+const heldOutFields = {
+  testPath: z.string().min(1).optional(),
+  validationPath: z.string().min(1).optional(),
+  validationFraction: z.number().min(0).lt(1).optional(),
+};
+
+function checkHeldOut(
+  d: { testFraction?: number; testPath?: string; validationPath?: string; validationFraction?: number },
+  ctx: z.core.$RefinementCtx,
+): void {
+  if (d.validationPath !== undefined && d.validationFraction !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['validationFraction'], message: 'set either validationPath or validationFraction, not both' });
+  }
+  if (d.testFraction !== undefined && (d.testPath !== undefined || d.validationPath !== undefined || d.validationFraction !== undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['testFraction'],
+      message: `testFraction is the old per-epoch held-out share; with testPath/validationPath write validationFraction: ${d.testFraction} instead`,
+    });
+  }
+}
 
 const mnistDataset = z.strictObject({
   kind: z.literal('mnist'),
@@ -107,14 +169,19 @@ const tabularDataset = z.strictObject({
   labelEncoding: z.enum(['oneHot', 'binary']).default('oneHot'),
   /** Features (and regression targets) use mean/std of the training rows only. */
   standardize: z.boolean().default(true),
-  testFraction: fraction.default(0.2),
-  /** Seed of the train/test row split; default a fixed seed (7919), never the job seed. */
+  /**
+   * Legacy: a seeded share of `path` held out and evaluated every epoch (default 0.2 when no
+   * testPath/validationPath/validationFraction is set). Prefer validationFraction + testPath.
+   */
+  testFraction: fraction.optional(),
+  ...heldOutFields,
+  /** Seed of the train/validation row split; default a fixed seed (7919), never the job seed. */
   splitSeed: nonNegativeInt.optional(),
   /** Missing/non-numeric cell or ragged row: 'error' stops with file, row and column; 'skipRow' drops the row. */
   onBadValue: z.enum(['error', 'skipRow']).default('error'),
 }).refine((d) => d.labelEncoding !== 'binary' || d.classes === 2, {
   message: "labelEncoding 'binary' needs classes: 2", path: ['labelEncoding'],
-});
+}).superRefine(checkHeldOut);
 
 const sequenceDataset = z.strictObject({
   kind: z.literal('sequence'),
@@ -127,11 +194,13 @@ const sequenceDataset = z.strictObject({
   window: positiveInt,
   horizon: positiveInt.default(1),
   standardize: z.boolean().default(true),
-  /** The last windows (chronologically) are held out. */
-  testFraction: fraction.default(0.2),
+  /** Legacy: the last windows (chronologically) are held out and evaluated every epoch (default 0.2). */
+  testFraction: fraction.optional(),
+  /** Sequence files (validationPath, testPath) are CSVs with the same column as `path`. */
+  ...heldOutFields,
 }).refine((d) => (d.path === undefined) !== (d.builtin === undefined), {
   message: 'set exactly one of path (a CSV series) and builtin', path: ['builtin'],
-});
+}).superRefine(checkHeldOut);
 
 export const datasetSpecSchema = z.discriminatedUnion('kind', [mnistDataset, tabularDataset, sequenceDataset]);
 
@@ -161,6 +230,11 @@ export const jobSpecSchema = z.strictObject({
     batchSize: positiveInt.max(65536),
     epochs: positiveInt.default(1),
     maxSteps: positiveInt.optional(),
+    /**
+     * Samples left after the last full global batch of the LAST epoch: 'drop' (they were carried
+     * to an epoch that never comes) or 'train' (one final smaller step, gradient weighted exactly).
+     */
+    finalRemainder: z.enum(['drop', 'train']).default('drop'),
   }),
   validation: z.strictObject({
     metrics: z.array(z.enum(['accuracy', 'mse', 'mae'])).default([]),
@@ -242,6 +316,10 @@ export function resolveSpecPaths(spec: JobSpec, baseDir: string): JobSpec {
   const out: JobSpec = structuredClone(spec);
   if ((out.dataset.kind === 'csv' || out.dataset.kind === 'json')) out.dataset.path = abs(out.dataset.path);
   if (out.dataset.kind === 'sequence' && out.dataset.path) out.dataset.path = abs(out.dataset.path);
+  if (out.dataset.kind !== 'mnist') {
+    if (out.dataset.testPath) out.dataset.testPath = abs(out.dataset.testPath);
+    if (out.dataset.validationPath) out.dataset.validationPath = abs(out.dataset.validationPath);
+  }
   if (out.checkpoint) out.checkpoint.dir = abs(out.checkpoint.dir);
   if (out.model.kind === 'custom') out.model.module = abs(out.model.module);
   return out;

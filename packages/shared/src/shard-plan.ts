@@ -10,6 +10,10 @@
 //
 // The state is small (epoch, carry, consumed) so it rides in checkpoints; resuming with another
 // world size re-shards the rest of the epoch from `consumed`.
+//
+// The job's last epoch has no next epoch to carry into: with `trainRemainder` (job option
+// training.finalRemainder: train) its remainder is one final, smaller global step whose gradient
+// is weighted exactly (stepGradientWeight), so every sample of the data set is trained.
 import { seededShuffle } from './seeded-random';
 
 export interface ShardPlanState {
@@ -40,6 +44,19 @@ export interface EpochShardPlan {
   start: ShardPlanState;
   /** The state after all `steps` (next epoch, with its carry). */
   next: ShardPlanState;
+  /**
+   * With `trainRemainder`: the last step is a smaller global step over the epoch's remainder
+   * (this many samples, in near-equal blocks per rank, some possibly empty); see stepGradientWeight.
+   */
+  finalStepSamples?: number;
+}
+
+export interface PlanEpochOptions {
+  /**
+   * Train the samples after the last full global batch as one final, smaller step instead of
+   * carrying them (for the job's last epoch, where a carry would never be trained).
+   */
+  trainRemainder?: boolean;
 }
 
 export class ShardPlanError extends Error {}
@@ -72,6 +89,7 @@ export function planEpoch(
   worldSize: number,
   batchSize: number,
   maxSteps = Number.POSITIVE_INFINITY,
+  options: PlanEpochOptions = {},
 ): EpochShardPlan {
   const globalBatch = worldSize * batchSize;
   if (globalBatch > state.datasetSize) {
@@ -83,37 +101,56 @@ export function planEpoch(
   const remaining = state.datasetSize - state.consumed;
   const fullSteps = Math.floor(remaining / globalBatch);
   const steps = Math.max(0, Math.min(fullSteps, maxSteps));
+  const end = state.consumed + steps * globalBatch;
+  const epochEnds = steps === fullSteps;
+  const remainder = state.datasetSize - end;
+  const finalStep = Boolean(options.trainRemainder) && epochEnds && remainder > 0 && steps + 1 <= maxSteps;
   const ranks: RankEpochShard[] = [];
   for (let r = 0; r < worldSize; r++) {
-    const indices = new Uint32Array(steps * batchSize);
+    // The remainder's near-equal contiguous block of this rank rides after its full steps.
+    const tail = finalStep ? order.subarray(end + Math.floor((r * remainder) / worldSize), end + Math.floor(((r + 1) * remainder) / worldSize)) : new Uint32Array(0);
+    const indices = new Uint32Array(steps * batchSize + tail.length);
     for (let s = 0; s < steps; s++) {
       const from = state.consumed + s * globalBatch + r * batchSize;
       indices.set(order.subarray(from, from + batchSize), s * batchSize);
     }
+    indices.set(tail, steps * batchSize);
     ranks.push({ rank: r, indices });
   }
-  const end = state.consumed + steps * globalBatch;
-  const epochEnds = steps === fullSteps;
   const next: ShardPlanState = epochEnds
-    ? { seed: state.seed, datasetSize: state.datasetSize, epoch: state.epoch + 1, carryIn: Array.from(order.subarray(end)), consumed: 0 }
+    ? { seed: state.seed, datasetSize: state.datasetSize, epoch: state.epoch + 1, carryIn: finalStep ? [] : Array.from(order.subarray(end)), consumed: 0 }
     : { ...state, carryIn: [...state.carryIn], consumed: end };
   return {
     epoch: state.epoch,
     firstStepInEpoch: Math.round(state.consumed / globalBatch),
-    steps,
+    steps: finalStep ? steps + 1 : steps,
     batchSize,
     worldSize,
     ranks,
     start: state,
     next,
+    ...(finalStep ? { finalStepSamples: remainder } : {}),
   };
 }
 
+/**
+ * Factor on a rank's local mean-loss gradient so that the all-reduced average is exactly the
+ * gradient of the mean over the global batch: 1 for full steps; N·n_r/R for the final remainder
+ * step, where rank r holds n_r of its R samples (0 for an empty block).
+ */
+export function stepGradientWeight(plan: Pick<EpochShardPlan, 'steps' | 'worldSize' | 'finalStepSamples'>, step: number, localSamples: number): number {
+  if (!plan.finalStepSamples || step !== plan.steps - 1) return 1;
+  return (plan.worldSize * localSamples) / plan.finalStepSamples;
+}
+
 /** What a worker needs of a plan to record its position: sent along with each epoch's indices. */
-export type PlanPosition = Pick<EpochShardPlan, 'start' | 'next' | 'steps' | 'worldSize' | 'batchSize'>;
+export type PlanPosition = Pick<EpochShardPlan, 'start' | 'next' | 'steps' | 'worldSize' | 'batchSize' | 'finalStepSamples'>;
 
 export function planPosition(plan: EpochShardPlan): PlanPosition {
-  return { start: plan.start, next: plan.next, steps: plan.steps, worldSize: plan.worldSize, batchSize: plan.batchSize };
+  return {
+    start: plan.start, next: plan.next, steps: plan.steps, worldSize: plan.worldSize, batchSize: plan.batchSize,
+    ...(plan.finalStepSamples ? { finalStepSamples: plan.finalStepSamples } : {}),
+  };
 }
 
 /** Plan position after `stepsDone` steps of a plan: what a mid-epoch checkpoint records. */

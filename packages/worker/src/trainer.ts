@@ -80,21 +80,30 @@ export class Trainer {
     this.fused.assignValues();
   }
 
-  async step(batch: Batch, globalStep: number, votes: StepVotes): Promise<StepOutcome> {
+  /**
+   * `gradientWeight` scales this rank's local gradient before the all-reduce (shard-plan
+   * stepGradientWeight: a final remainder step with uneven or empty blocks); an empty batch adds zeros.
+   */
+  async step(batch: Batch, globalStep: number, votes: StepVotes, gradientWeight = 1): Promise<StepOutcome> {
     const { model, optimizer } = this.options;
     const collective = this.collective;
     const t0 = performance.now();
-    const { value, grads } = tf.variableGrads(
-      () => this.lossFn(batch.ys, model.apply(batch.xs, { training: true }) as tf.Tensor),
-      this.fused.variables,
-    );
-    let localLoss: number;
-    try {
-      localLoss = (value.dataSync() as Float32Array)[0];
-      this.fused.fuse(grads);
-    } finally {
-      value.dispose();
-      for (const g of Object.values(grads)) g.dispose();
+    let localLoss = 0;
+    if (batch.xs.shape[0] === 0) {
+      this.fused.buffer.fill(0, 0, this.fused.gradientLength);
+    } else {
+      const { value, grads } = tf.variableGrads(
+        () => this.lossFn(batch.ys, model.apply(batch.xs, { training: true }) as tf.Tensor),
+        this.fused.variables,
+      );
+      try {
+        localLoss = (value.dataSync() as Float32Array)[0];
+        this.fused.fuse(grads);
+      } finally {
+        value.dispose();
+        for (const g of Object.values(grads)) g.dispose();
+      }
+      if (gradientWeight !== 1) this.fused.scaleGradients(gradientWeight);
     }
     const finite = Number.isFinite(localLoss);
     this.fused.setControl(SLOT_STOP_VOTES, votes.stop ? 1 : 0);

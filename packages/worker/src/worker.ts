@@ -20,8 +20,8 @@ import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
 import { buildModel } from '@dtrain/shared/model/build-model';
 import type { EpochPlan__Output } from '@dtrain/shared/proto';
 import type { WorldAssignment__Output } from '@dtrain/shared/generated/dtrain/v1/WorldAssignment';
-import { positionAfter, type PlanPosition } from '@dtrain/shared/shard-plan';
 import type { TransportSecurity } from '@dtrain/shared/security/api';
+import { positionAfter, stepGradientWeight, type PlanPosition } from '@dtrain/shared/shard-plan';
 import { selectBackend } from './backend/select-backend';
 import type { Collective } from './collective/api';
 import { createRingCollective, startPeerServer } from './collective/index';
@@ -32,6 +32,8 @@ import { WorkerMetrics } from './metrics/worker-metrics';
 import { createOptimizer, learningRateAt, setLearningRate } from './optimizer-factory';
 import { stateDigest, syncState, type TrainingPosition } from './state-sync';
 import { Trainer } from './trainer';
+import { evaluateTestShard } from './test-evaluation';
+import { modelBundle } from '@dtrain/shared/data/model-bundle';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 180_000;
 /** After reporting an error, how long a worker waits for the coordinator's verdict before exiting. */
@@ -180,6 +182,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         model,
         optimizer,
         keep: spec.checkpoint.keep,
+        bundle: modelBundle(spec, ds.info),
         state: {
           globalStep,
           epoch: position.epoch,
@@ -323,12 +326,14 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         takeCommands();
         if (member.abandoned) return 'abandon';
         const t0 = performance.now();
-        const batch = ds.batch('train', indices.subarray(s * b, (s + 1) * b));
+        const stepIndices = indices.subarray(s * b, (s + 1) * b);
+        const batch = ds.batch('train', stepIndices);
         setLearningRate(optimizer, learningRateAt(spec.optimizer, globalStep));
         let outcome;
         try {
           if (options.testDelayMs) await new Promise((r) => setTimeout(r, options.testDelayMs));
-          outcome = await trainer.step(batch, globalStep, { stop: stopRequested, checkpoint: checkpointRequested, reform: reformRequested });
+          outcome = await trainer.step(batch, globalStep, { stop: stopRequested, checkpoint: checkpointRequested, reform: reformRequested },
+            stepGradientWeight(planState, s, stepIndices.length));
         } catch (err) {
           if (member.abandoned) return 'abandon';
           if (isCollectiveFailure(err)) { await collectiveFailed(err); return 'failed'; }
@@ -353,7 +358,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         lastPlan = { plan: planState, stepsDone: s + 1, epoch: plan.epoch, firstStepInEpoch: plan.firstStepInEpoch };
         const observed: StepObservation = {
           loss: outcome.localLoss,
-          samples: b,
+          samples: stepIndices.length,
           computeSeconds: outcome.computeSeconds,
           allreduceSeconds: outcome.allreduceSeconds,
           stepSeconds,
@@ -387,7 +392,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     };
 
     const sendEpochReport = (plan: EpochPlan__Output): void => {
-      const sums = trainer.evaluate((idx) => ds.batch('test', idx), Uint32Array.from(plan.validationIndices));
+      const sums = trainer.evaluate((idx) => ds.batch('validation', idx), Uint32Array.from(plan.validationIndices));
       link.send({
         epoch: {
           epoch: plan.epoch,
@@ -428,7 +433,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       }
     }
     if (member.inWorld) await writeCheckpoint('final');
-    link.send({ done: { globalStep } });
+    // Members of the final world evaluate their block of the test file under that world's rank and size.
+    const test = member.inWorld ? evaluateTestShard(trainer, ds, member.rank, member.worldSize) : null;
+    link.send({ done: { globalStep, test } });
     // Members report the digest of what they end with (tests compare replicas); a parked one holds no say.
     const finalState = member.inWorld ? `state digest ${await stateDigest(trainer.fused, optimizer)}` : 'parked';
     log(`done after ${stepsDone} steps (global step ${globalStep}, ${generations} generation(s), ${finalState})`);

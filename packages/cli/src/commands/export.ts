@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { exportModel, resolveResumePath } from '@dtrain/worker/checkpoint/index';
 import { exitWith } from '../cli-util';
+import { writeBrowserPredictor } from '../browser-predictor';
 
 export function registerExportCommand(program: Command): void {
   program
@@ -15,7 +16,9 @@ export function registerExportCommand(program: Command): void {
         const info = await resolveResumePath(checkpoint);
         if (!info) exitWith(1, `no valid checkpoint in ${checkpoint}`);
         const exported = await exportModel(info.path, out);
-        process.stdout.write(`${JSON.stringify({ checkpoint: info.path, globalStep: info.globalStep, ...exported })}\n`);
+        // With its bundle, the model also gets the browser predictor (same preprocessing as dtrain predict).
+        const browserPredictor = exported.bundlePath ? await writeBrowserPredictor(out) : undefined;
+        process.stdout.write(`${JSON.stringify({ checkpoint: info.path, globalStep: info.globalStep, ...exported, ...(browserPredictor ? { browserPredictor } : {}) })}\n`);
       } catch (err) {
         exitWith(1, (err as Error).message);
       }

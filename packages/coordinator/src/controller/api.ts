@@ -8,6 +8,7 @@ import type { EventKind, JobStatus } from '@dtrain/shared/control/api';
 import type { JobSpec } from '@dtrain/shared/job-spec';
 import type { EpochPlan, EpochReport__Output, StepReport__Output, WorldAssignment } from '@dtrain/shared/proto';
 import type { ShardPlanState } from '@dtrain/shared/shard-plan';
+import type { Standardization } from '@dtrain/shared/data/api';
 import type { JobResult, JobState, StepProgress, ValidationResult } from '../api';
 import type { LedgerSnapshot } from './sample-ledger';
 
@@ -51,7 +52,7 @@ export type ControllerEvent = { atMs: number } & (
   | { type: 'EpochReported'; from: Envelope; report: EpochReport__Output }
   | { type: 'WorkerError'; from: Envelope; code: string; message: string; peerRank: number }
   | { type: 'CheckpointReported'; from: Envelope; globalStep: number; path: string }
-  | { type: 'Done'; from: Envelope; globalStep: number }
+  | { type: 'Done'; from: Envelope; globalStep: number; test?: EpochReport__Output | null }
   | { type: 'Heartbeat'; from: Envelope }
   | { type: 'SessionClosed'; workerId: string; why: string }
   | { type: 'ControlRequest'; request: ControlAction }
@@ -136,6 +137,10 @@ export interface ControllerOptions {
   maxWorkers: number;
   trainSize: number;
   testSize: number;
+  /** Per-epoch validation split (default testSize): each world's ranks get near-equal blocks of it. */
+  validationSize?: number;
+  /** Target scaling of a regression: losses and errors are also reported in the label's units. */
+  standardization?: Standardization;
   task: 'classification' | 'regression';
   epochs: number;
   maxSteps: number;

@@ -7,6 +7,9 @@ import {
   BelowMinWorkersError, RendezvousTimeoutError, ShutdownTimeoutError, WeightsDivergedError, WorkerLostError,
 } from '@dtrain/shared/errors';
 import type { EpochReport__Output } from '@dtrain/shared/proto';
+import {
+  lossInLabelUnits, TestResultCollector, validationLabelUnits,
+} from '@dtrain/shared/data/held-out-results';
 import { initialPlanState, ShardPlanError } from '@dtrain/shared/shard-plan';
 import type { JobResult } from '../api';
 import {
@@ -79,6 +82,8 @@ class JobController implements Controller {
   private lastCheckpointPath: string | null;
   private readonly progress: JobProgress;
   private readonly takeover: boolean;
+  /** The test file's sums from the final generation's members (dataset testPath). */
+  private readonly testResults: TestResultCollector;
 
   constructor(private readonly o: ControllerOptions) {
     this.progress = new JobProgress(o.epochs);
@@ -90,8 +95,11 @@ class JobController implements Controller {
     this.takeover = t !== null;
     this.jobId = t ? t.state.jobId : o.jobId;
     this.members = new Membership(this.jobId, o.minWorkers, o.maxWorkers);
+    this.testResults = new TestResultCollector(o.task, o.standardization);
+    // training.finalRemainder: train -> the last epoch's leftover samples are one final, smaller step.
+    const trainRemainder = o.spec.training.finalRemainder === 'train';
     if (t) {
-      this.planner = Planner.restore(t.state, o.epochs, o.maxSteps, o.spec.training.batchSize);
+      this.planner = Planner.restore(t.state, o.epochs, o.maxSteps, o.spec.training.batchSize, trainRemainder);
       this.generationCount = t.state.generation;
       this.counters = { ...t.state.counters, recoverySeconds: [...t.state.counters.recoverySeconds] };
       this.startedAtMs = t.state.startedAtMs;
@@ -100,7 +108,8 @@ class JobController implements Controller {
       this.firstWorldFormed = true;
     } else {
       const start = o.resume?.planState ?? initialPlanState(o.spec.seed, o.trainSize);
-      this.planner = new Planner(o.spec.training.batchSize, o.epochs, o.maxSteps, new SampleLedger(), start, o.resume?.globalStep ?? 0);
+      this.planner = new Planner(o.spec.training.batchSize, o.epochs, o.maxSteps, new SampleLedger(), start, o.resume?.globalStep ?? 0,
+        trainRemainder);
       this.generationCount = o.firstGeneration - 1;
       this.counters = { workersLost: 0, workersJoined: 0, recoverySeconds: [], stepsRedone: 0, generations: 0 };
       this.startedAtMs = null;
@@ -156,7 +165,7 @@ class JobController implements Controller {
       case 'EpochReported': return this.onEpoch(ev.from, ev.report);
       case 'WorkerError': return this.onWorkerError(ev.from, ev.code, ev.message, ev.peerRank);
       case 'CheckpointReported': return this.onCheckpoint(ev.globalStep, ev.path);
-      case 'Done': return this.onDone(ev.from);
+      case 'Done': return this.onDone(ev.from, ev.test);
       case 'Heartbeat': return;
       case 'SessionClosed': return this.onSessionClosed(ev.workerId, ev.why);
       case 'ControlRequest': return this.onControl(ev.request);
@@ -422,7 +431,8 @@ class JobController implements Controller {
     const inEpoch = a.firstStepInEpoch + p.steps;
     this.log(`epoch ${p.epoch + 1}/${this.o.epochs}: ${p.steps} step(s) from global step ${a.firstGlobalStep} `
       + `(global batch ${w.ids.length * p.batchSize}, steps ${a.firstStepInEpoch}..${inEpoch} of the epoch)`);
-    w.ids.forEach((id, rank) => this.emit({ type: 'SendPlan', workerId: id, plan: this.planner.message(a, rank, this.o.testSize) }));
+    const validationSize = this.o.validationSize ?? this.o.testSize;
+    w.ids.forEach((id, rank) => this.emit({ type: 'SendPlan', workerId: id, plan: this.planner.message(a, rank, validationSize) }));
     this.writeState();
   }
 
@@ -436,6 +446,7 @@ class JobController implements Controller {
     this.planner.commitThrough(report.globalStep + 1);
     const a = this.planner.current;
     const progress = this.progress.stepCompleted(this.now, list, a ? a.firstStepInEpoch + a.plan.steps : 0);
+    progress.units = lossInLabelUnits(progress.loss, this.o.spec.loss, this.o.standardization);
     this.emit({ type: 'StepCompleted', progress, reports: list });
     if (this.lossDetectedAtMs !== null) {
       const seconds = (this.now - this.lossDetectedAtMs) / 1000;
@@ -462,6 +473,7 @@ class JobController implements Controller {
     this.planner.finishPlan();
     // Users count epochs from 1 (the report and the plan count from 0).
     const result = combineValidation(report.epoch + 1, this.planner.committedSteps, list, this.o.task, this.o.spec.validation.metrics);
+    result.units = validationLabelUnits(list, this.o.task, this.o.standardization);
     this.progress.lastValidation = result;
     this.emit({ type: 'EpochCompleted', validation: result, nextEpoch: a.plan.next.epoch });
     this.publish('epoch-done', { ...result });
@@ -694,9 +706,12 @@ class JobController implements Controller {
     this.emit({ type: 'SetTimer', name: TIMER.shutdown, ms: this.o.shutdownGraceMs });
   }
 
-  private onDone(from: Envelope): void {
+  private onDone(from: Envelope, test: EpochReport__Output | null | undefined): void {
     const rec = this.members.get(from.workerId);
     if (!rec || rec.status === 'gone') return;
+    // Test sums count only from members of the world that finished (their blocks cover the file once).
+    const member = this.world && from.generation === this.world.generation && rec.status === 'member';
+    if (!rec.done && member) this.testResults.add(test);
     rec.done = true;
     if (this.machine.is(Phase.Stopping) && this.activeMembers().every((m) => m.done)) this.finishStop();
   }
@@ -732,6 +747,7 @@ class JobController implements Controller {
       wallSeconds: (this.now - (this.jobStartMs || this.now)) / 1000,
       backend: backends.length > 0 ? backends.join(',') : null,
       lastCheckpoint: this.lastCheckpointPath,
+      test: status === 'failed' ? null : this.testResults.result(),
       ...extra,
       ...this.summaryFields(),
     };

@@ -3,8 +3,11 @@
 // is planned again from positionAfter(plan, committed - firstGlobalStep) for the new size, so the
 // abandoned step's samples come again unless that step was committed. Committed steps are marked in
 // the sample ledger from the plan they came from, exactly once each.
+// With `trainRemainder` (training.finalRemainder: train) every plan of the job's last epoch, the
+// re-plans after a world change included, ends with one smaller step over the epoch's remainder.
 import {
-  planEpoch, planPosition, positionAfter, validationShard, type EpochShardPlan, type ShardPlanState,
+  planEpoch, planPosition, positionAfter, validationShard, type EpochShardPlan, type PlanEpochOptions,
+  type ShardPlanState,
 } from '@dtrain/shared/shard-plan';
 import type { EpochPlan } from '@dtrain/shared/proto';
 import type { CoordinatorStateFile } from './api';
@@ -34,6 +37,7 @@ export class Planner {
     readonly ledger: SampleLedger,
     start: ShardPlanState,
     committedSteps: number,
+    private readonly trainRemainder = false,
   ) {
     this.idleState = start;
     this.committed = committedSteps;
@@ -102,7 +106,7 @@ export class Planner {
     const pos = this.position();
     const firstStepInEpoch = this.stepsDoneInEpoch(worldSize);
     this.ledger.enterEpoch(pos, pos.datasetSize - pos.carryIn.length);
-    const plan = planEpoch(pos, worldSize, this.batchSize, this.maxSteps - this.committed);
+    const plan = planEpoch(pos, worldSize, this.batchSize, this.maxSteps - this.committed, this.planOptions(pos));
     this.active = { plan, generation, firstGlobalStep: this.committed, firstStepInEpoch };
     this.markedThrough = this.committed;
     return this.active;
@@ -139,6 +143,10 @@ export class Planner {
     return redone;
   }
 
+  private planOptions(pos: ShardPlanState): PlanEpochOptions {
+    return { trainRemainder: this.trainRemainder && pos.epoch === this.epochs - 1 };
+  }
+
   /** Steps left to train with `worldSize` ranks (for the progress display's total). */
   remainingSteps(worldSize: number): number {
     const pos = this.position();
@@ -147,11 +155,14 @@ export class Planner {
     const n = pos.datasetSize;
     let steps = Math.floor((n - pos.consumed) / G);
     for (let e = pos.epoch + 1; e < this.epochs; e++) steps += Math.floor(n / G);
+    // The last epoch's final smaller step (its remainder: n minus what the epoch's full steps take).
+    const lastRemainder = pos.epoch === this.epochs - 1 ? (n - pos.consumed) % G : n % G;
+    if (this.trainRemainder && lastRemainder > 0) steps += 1;
     return Math.max(0, Math.min(steps, this.maxSteps - this.committed));
   }
 
   /** The wire form of a plan for one rank. */
-  message(a: ActivePlan, rank: number, testSize: number): Required<EpochPlan> {
+  message(a: ActivePlan, rank: number, validationSize: number): Required<EpochPlan> {
     const p = a.plan;
     return {
       epoch: p.epoch,
@@ -159,7 +170,7 @@ export class Planner {
       steps: p.steps,
       batchSize: p.batchSize,
       indices: Array.from(p.ranks[rank].indices),
-      validationIndices: Array.from(validationShard(testSize, p.worldSize, rank)),
+      validationIndices: Array.from(validationShard(validationSize, p.worldSize, rank)),
       firstGlobalStep: a.firstGlobalStep,
       planStateJson: JSON.stringify(planPosition(p)),
       generation: a.generation,
@@ -180,10 +191,14 @@ export class Planner {
   }
 
   /** Rebuilds the planner of a state file (takeover): the plan in force is recomputed, not stored. */
-  static restore(state: CoordinatorStateFile, epochs: number, maxSteps: number, batchSize: number): Planner {
-    const p = new Planner(batchSize, epochs, maxSteps, SampleLedger.restore(state.ledger), state.planState, state.committedSteps);
+  static restore(
+    state: CoordinatorStateFile, epochs: number, maxSteps: number, batchSize: number, trainRemainder = false,
+  ): Planner {
+    const p = new Planner(batchSize, epochs, maxSteps, SampleLedger.restore(state.ledger), state.planState,
+      state.committedSteps, trainRemainder);
     if (state.plan) {
-      const plan = planEpoch(state.plan.start, state.plan.worldSize, state.plan.batchSize, state.plan.steps);
+      const s = state.plan;
+      const plan = planEpoch(s.start, s.worldSize, s.batchSize, s.steps, p.planOptions(s.start));
       p.active = { plan, generation: state.generation, firstGlobalStep: state.plan.firstGlobalStep,
         firstStepInEpoch: state.plan.firstStepInEpoch };
     }

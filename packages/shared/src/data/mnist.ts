@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { DataFileError } from '../errors';
-import type { Batch, Dataset, DatasetInfo } from './api';
+import type { Batch, Dataset, DatasetInfo, DatasetSplit } from './api';
 import { deriveSeed, seededPermutation, shuffleInPlace } from './rng';
 
 export const MNIST_PIXELS = 784;
@@ -163,7 +163,10 @@ export function describeMnist(spec: MnistSpec): DatasetInfo {
   const fullTrain = total - testSize;
   return {
     trainSize: spec.limit !== undefined ? Math.min(spec.limit, fullTrain) : fullTrain,
+    // One held-out share, validated every epoch (there is no separate test file for mnist).
+    validationSize: testSize,
     testSize,
+    testAtEnd: false,
     inputShape: spec.shape === 'image' ? [28, 28, 1] : [MNIST_PIXELS],
     outputSize: MNIST_CLASSES,
     task: 'classification',
@@ -180,10 +183,10 @@ export function openMnist(spec: MnistSpec): Dataset {
     }
   }
   const split = mnistSplit(spec.testFraction);
-  const sizes = { train: info.trainSize, test: info.testSize };
+  const sizes = { train: info.trainSize, validation: info.testSize, test: info.testSize };
   return {
     info,
-    batch(which: 'train' | 'test', indices: ArrayLike<number>): Batch {
+    batch(which: DatasetSplit, indices: ArrayLike<number>): Batch {
       const list = which === 'train' ? split.train : split.test;
       const n = indices.length;
       const xs = new Float32Array(n * MNIST_PIXELS);

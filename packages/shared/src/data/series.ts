@@ -34,6 +34,11 @@ export function sineSeries(length = SINE_LENGTH): number[] {
 
 /** Reads one numeric column of a CSV; `column` defaults to the last column. */
 export async function readCsvSeries(file: string, column?: string): Promise<number[]> {
+  return (await readCsvSeriesNamed(file, column)).values;
+}
+
+/** Like readCsvSeries, and says which column it read (the default is the last one). */
+export async function readCsvSeriesNamed(file: string, column?: string): Promise<{ values: number[]; column: string }> {
   try {
     closeSync(openSync(file, 'r'));
   } catch (err) {
@@ -64,5 +69,5 @@ export async function readCsvSeries(file: string, column?: string): Promise<numb
     throw new DataFileError(file, (err as { lines?: number }).lines ?? null, null, `CSV parse error: ${(err as Error).message}`);
   }
   if (col < 0) throw new DataFileError(file, null, null, 'empty file (no header row)');
-  return out;
+  return { values: out, column: name };
 }

@@ -34,3 +34,14 @@ export class RunningStats {
     });
   }
 }
+
+/**
+ * (x - mean) / std per column, in place, on float32 rows of width `mean.length`. Training, the
+ * test file, `dtrain predict` and the browser all call this, so they compute the same float32s.
+ */
+export function standardizeRows(xs: Float32Array, mean: readonly number[], std: readonly number[]): void {
+  const width = mean.length;
+  for (let k = 0; k < xs.length; k += width) {
+    for (let f = 0; f < width; f++) xs[k + f] = (xs[k + f] - mean[f]) / std[f];
+  }
+}

@@ -6,6 +6,7 @@ import { closeSync, createReadStream, openSync, readFileSync, readSync, statSync
 import { parse as parseCsvStream } from 'csv-parse';
 import { parse as parseCsvSync } from 'csv-parse/sync';
 import { DataFileError } from '../errors';
+import { checkHeader, UnseenLabelError } from './columns';
 
 export type Cell = string | number | boolean | null | undefined;
 export type TabularFormat = 'csv' | 'jsonl' | 'json';
@@ -17,6 +18,11 @@ export interface ColumnSelection {
   /** Classification with this many classes; omit for regression (numeric label). */
   classes?: number;
   onBadValue: 'error' | 'skipRow';
+  /**
+   * A file read against a training file (test, validation, evaluate): its header must be the
+   * training header, and its labels the training classes.
+   */
+  expect?: { columns: string[]; labelIds: Map<string, number> | null; classNames: string[] | undefined };
 }
 
 export interface TabularIndex {
@@ -162,6 +168,12 @@ function acceptRow(st: ScanState, sel: ColumnSelection, cells: Cell[], line: num
     }
     throw new DataFileError(st.index.file, line, problem.column, problem.detail);
   }
+  if (st.classification && sel.expect?.labelIds) {
+    const label = String(cells[st.index.labelCol]).trim();
+    if (!sel.expect.labelIds.has(label)) {
+      throw new UnseenLabelError(st.index.file, line, st.index.columns[st.index.labelCol], label, sel.expect.classNames ?? []);
+    }
+  }
   if (st.classification) {
     st.labels.add(String(cells[st.index.labelCol]).trim());
     if (st.labels.size > Math.max(sel.classes ?? 0, 1) + 1000) {
@@ -175,6 +187,7 @@ function acceptRow(st: ScanState, sel: ColumnSelection, cells: Cell[], line: num
 }
 
 function newState(file: string, format: TabularFormat, columns: string[], sel: ColumnSelection): ScanState {
+  if (sel.expect) checkHeader(file, columns, sel.expect.columns, { ordered: format !== 'json' && format !== 'jsonl' });
   const cols = selectColumns(file, columns, sel);
   return {
     index: {
@@ -194,7 +207,10 @@ function finish(st: ScanState, sel: ColumnSelection): TabularIndex {
   idx.lines = Uint32Array.from(st.lines.toArray());
   idx.rowCount = idx.starts.length;
   if (idx.jsonRows) idx.rowCount = idx.jsonRows.length;
-  if (st.classification && sel.classes !== undefined) {
+  if (st.classification && sel.expect?.labelIds) {
+    idx.labelIds = sel.expect.labelIds;
+    idx.classNames = sel.expect.classNames;
+  } else if (st.classification && sel.classes !== undefined) {
     const { ids, names } = resolveLabelIds(idx.file, st.labels, sel.classes, idx.columns[idx.labelCol]);
     idx.labelIds = ids;
     idx.classNames = names;
@@ -318,7 +334,8 @@ export function indexTabularFile(file: string, declared: 'csv' | 'json', sel: Co
   } catch {
     // scan reports the missing file with a DataFileError
   }
-  const key = JSON.stringify([file, declared, sel, stamp]);
+  const expect = sel.expect ? { ...sel.expect, labelIds: sel.expect.labelIds ? [...sel.expect.labelIds] : null } : undefined;
+  const key = JSON.stringify([file, declared, { ...sel, expect }, stamp]);
   let p = indexCache.get(key);
   if (!p) {
     p = scanTabularFile(file, declared, sel);

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { DtrainError, JobSpecError } from '../errors';
 import { deriveSeed } from '../data/rng';
-import type { ActivationName, ModelSpec } from '../job-spec';
+import type { ActivationName, InitializerSpec, ModelSpec } from '../job-spec';
 import type { DatasetInfo } from '../data/api';
 import { activationLayer, isLayerActivation, tfActivationId } from './activations';
 import type { CustomModelBuilder, ModelBuildContext } from './api';
@@ -14,7 +14,9 @@ import type { CustomModelBuilder, ModelBuildContext } from './api';
 export type { ModelBuildContext, CustomModelBuilder } from './api';
 
 type InitializerName = 'glorotUniform' | 'glorotNormal' | 'heUniform' | 'heNormal' | 'leCunUniform' | 'leCunNormal';
-type DenseSpec = { units: number; activation: ActivationName; dropout?: number };
+type LayerInits = { kernelInitializer?: InitializerSpec; biasInitializer?: InitializerSpec };
+type DenseSpec = { units: number; activation: ActivationName; dropout?: number } & LayerInits;
+type TfInitializer = ReturnType<typeof tf.initializers.zeros>;
 
 function modelError(problem: string): JobSpecError {
   return new JobSpecError('model', [problem]);
@@ -27,7 +29,31 @@ class Seeds {
   next(): number { return deriveSeed(this.base, 'layer', this.n++); }
 }
 
-function initializer(name: InitializerName, seed: number): ReturnType<typeof tf.initializers.glorotUniform> {
+/**
+ * A job-spec initializer as a tfjs one. Random ones take the layer's seed (kernel: the layer seed;
+ * recurrent and bias: seeds derived from it), so every rank builds the same weights.
+ */
+export function makeInitializer(spec: InitializerSpec, seed: number): TfInitializer {
+  if (typeof spec !== 'string') {
+    switch (spec.kind) {
+      case 'uniform': return tf.initializers.randomUniform({ minval: spec.min, maxval: spec.max, seed });
+      case 'normal': return tf.initializers.randomNormal({ mean: spec.mean, stddev: spec.stddev, seed });
+      case 'constant': return tf.initializers.constant({ value: spec.value });
+    }
+  }
+  switch (spec) {
+    case 'orthogonal': return tf.initializers.orthogonal({ seed });
+    case 'zeros': return tf.initializers.zeros();
+    case 'ones': return tf.initializers.ones();
+    default: return initializer(spec, seed);
+  }
+}
+
+function biasInit(spec: InitializerSpec | undefined, layerSeed: number): TfInitializer | 'zeros' {
+  return spec === undefined ? 'zeros' : makeInitializer(spec, deriveSeed(layerSeed, 'bias'));
+}
+
+function initializer(name: InitializerName, seed: number): TfInitializer {
   const args = { seed };
   switch (name) {
     case 'glorotUniform': return tf.initializers.glorotUniform(args);
@@ -53,13 +79,14 @@ interface Builder {
 }
 
 /** Dense layer; leakyRelu/prelu become a linear dense followed by that layer. */
-function addDense(b: Builder, units: number, activation: ActivationName, inputShape?: number[]): void {
+function addDense(b: Builder, units: number, activation: ActivationName, inputShape?: number[], inits: LayerInits = {}): void {
   const layered = isLayerActivation(activation);
+  const seed = b.seeds.next();
   b.model.add(tf.layers.dense({
     units,
     activation: layered ? 'linear' : tfActivationId(activation),
-    kernelInitializer: initializer(b.init, b.seeds.next()),
-    biasInitializer: 'zeros',
+    kernelInitializer: makeInitializer(inits.kernelInitializer ?? b.init, seed),
+    biasInitializer: biasInit(inits.biasInitializer, seed),
     ...(inputShape ? { inputShape } : {}),
   }));
   if (layered) b.model.add(activationLayer(activation));
@@ -67,7 +94,7 @@ function addDense(b: Builder, units: number, activation: ActivationName, inputSh
 
 function addDenseStack(b: Builder, layers: DenseSpec[], firstInputShape?: number[]): void {
   layers.forEach((l, i) => {
-    addDense(b, l.units, l.activation, i === 0 ? firstInputShape : undefined);
+    addDense(b, l.units, l.activation, i === 0 ? firstInputShape : undefined, l);
     if (l.dropout) b.model.add(tf.layers.dropout({ rate: l.dropout, seed: b.seeds.next() }));
   });
 }
@@ -103,11 +130,12 @@ function buildBuiltin(spec: Exclude<ModelSpec, { kind: 'custom' }>, info: Datase
       }
       spec.conv.forEach((c, i) => {
         const layered = isLayerActivation(c.activation);
+        const seed = b.seeds.next();
         b.model.add(tf.layers.conv2d({
           filters: c.filters, kernelSize: c.kernelSize, strides: c.strides, padding: c.padding,
           activation: layered ? 'linear' : tfActivationId(c.activation),
-          kernelInitializer: initializer('glorotUniform', b.seeds.next()),
-          biasInitializer: 'zeros',
+          kernelInitializer: makeInitializer(c.kernelInitializer ?? 'glorotUniform', seed),
+          biasInitializer: biasInit(c.biasInitializer, seed),
           ...(i === 0 ? { inputShape } : {}),
         }));
         if (layered) b.model.add(activationLayer(c.activation));
@@ -125,14 +153,16 @@ function buildBuiltin(spec: Exclude<ModelSpec, { kind: 'custom' }>, info: Datase
       if (inputShape.length !== 2) {
         throw modelError(`model.kind ${spec.kind} needs sequence inputs [timesteps, features]; dataset gives [${inputShape.join(', ')}]`);
       }
-      spec.units.forEach((units, i) => {
+      spec.units.forEach((layer, i) => {
         const s = b.seeds.next();
+        const l = typeof layer === 'number' ? { units: layer } : layer;
         const cfg = {
-          units,
+          units: l.units,
           returnSequences: i < spec.units.length - 1,
-          kernelInitializer: initializer('glorotUniform', s),
-          recurrentInitializer: tf.initializers.orthogonal({ seed: deriveSeed(s, 'recurrent') }),
-          biasInitializer: 'zeros' as const,
+          kernelInitializer: makeInitializer(l.kernelInitializer ?? 'glorotUniform', s),
+          recurrentInitializer: makeInitializer(l.recurrentInitializer ?? 'orthogonal', deriveSeed(s, 'recurrent')),
+          biasInitializer: biasInit(l.biasInitializer, s),
+          ...(l.unitForgetBias !== undefined && spec.kind !== 'gru' ? { unitForgetBias: l.unitForgetBias } : {}),
         };
         const first = i === 0 ? { inputShape } : {};
         if (spec.kind === 'lstm') b.model.add(tf.layers.lstm({ ...cfg, ...first }));

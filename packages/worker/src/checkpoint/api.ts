@@ -7,6 +7,7 @@
 // leaves the previous checkpoint untouched.
 
 import type * as tf from '@tensorflow/tfjs';
+import type { ModelBundle } from '@dtrain/shared/data/model-bundle';
 
 export interface TrainingState {
   globalStep: number;
@@ -97,6 +98,8 @@ export interface SaveCheckpointOptions {
   state: TrainingState;
   /** Keep at most this many step-* folders (>= 1); the oldest are deleted after a successful write. */
   keep: number;
+  /** The preprocessing metadata, written as dtrain-model.json (shared data/model-bundle.ts). */
+  bundle?: ModelBundle;
 }
 
 export interface LoadCheckpointOptions {
@@ -132,5 +135,7 @@ export interface FindCheckpointOptions {
 export interface ExportedModel {
   modelJsonPath: string;
   weightsPath: string;
-  files: Record<'model.json' | 'weights.bin', ManifestEntry>;
+  files: Record<'model.json' | 'weights.bin', ManifestEntry> & { 'dtrain-model.json'?: ManifestEntry };
+  /** dtrain-model.json beside the model (absent when the checkpoint predates bundles). */
+  bundlePath?: string;
 }

@@ -3,7 +3,8 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointCorruptError } from '@dtrain/shared/errors';
-import type { ExportedModel, ManifestEntry } from './api';
+import { BUNDLE_FILE } from '@dtrain/shared/data/model-bundle';
+import type { ExportedModel } from './api';
 import { fsyncDir, sha256Hex, writeFileDurable } from './durable-fs';
 import { readManifest, readVerifiedFile } from './manifest';
 import { MODEL_JSON, WEIGHTS_BIN } from './model-artifacts';
@@ -11,8 +12,10 @@ import { MODEL_JSON, WEIGHTS_BIN } from './model-artifacts';
 export async function exportModel(checkpointPath: string, outDir: string): Promise<ExportedModel> {
   const manifest = await readManifest(checkpointPath);
   await fsp.mkdir(outDir, { recursive: true });
-  const files = {} as Record<'model.json' | 'weights.bin', ManifestEntry>;
-  for (const name of [MODEL_JSON, WEIGHTS_BIN] as const) {
+  const files = {} as ExportedModel['files'];
+  // The bundle travels with the model when the checkpoint has one (older checkpoints do not).
+  const names = manifest.files[BUNDLE_FILE] ? [MODEL_JSON, WEIGHTS_BIN, BUNDLE_FILE] as const : [MODEL_JSON, WEIGHTS_BIN] as const;
+  for (const name of names) {
     const bytes = await readVerifiedFile(checkpointPath, manifest, name);
     const target = join(outDir, name);
     // Write beside the target, then rename: an existing export is replaced whole or not at all.
@@ -29,5 +32,10 @@ export async function exportModel(checkpointPath: string, outDir: string): Promi
     files[name] = { size: copy.byteLength, sha256: sha };
   }
   await fsyncDir(outDir);
-  return { modelJsonPath: join(outDir, MODEL_JSON), weightsPath: join(outDir, WEIGHTS_BIN), files };
+  return {
+    modelJsonPath: join(outDir, MODEL_JSON),
+    weightsPath: join(outDir, WEIGHTS_BIN),
+    files,
+    ...(files[BUNDLE_FILE] ? { bundlePath: join(outDir, BUNDLE_FILE) } : {}),
+  };
 }

@@ -10,6 +10,7 @@ import { fsyncDir, pathExists, utf8, writeFileDurable } from './durable-fs';
 import { MANIFEST_JSON, parseStepDirName, stepDirName } from './manifest';
 import { encodeModel, MODEL_JSON, WEIGHTS_BIN } from './model-artifacts';
 import { encodeOptimizerState } from './optimizer-state';
+import { BUNDLE_FILE } from '@dtrain/shared/data/model-bundle';
 
 const TMP_PREFIX = '.tmp-';
 const TMP_RE = /^\.tmp-.*-(\d+)-[0-9a-f]+$/;
@@ -43,6 +44,7 @@ export async function saveCheckpoint(opts: SaveCheckpointOptions): Promise<Check
     await write('optimizer.json', [utf8(JSON.stringify(encodedOptimizer.json))]);
     await write('optimizer.bin', encodedOptimizer.chunks);
     await write('state.json', [utf8(JSON.stringify(state, null, 2))]);
+    if (opts.bundle) await write(BUNDLE_FILE, [utf8(JSON.stringify(opts.bundle, null, 2))]);
     const manifest: CheckpointManifest = {
       formatVersion: CHECKPOINT_FORMAT_VERSION,
       globalStep: state.globalStep,
