@@ -131,4 +131,30 @@ describe('ring all-reduce between processes', () => {
       expect(new Set(p.events.filter((e) => e.event === 'step').map((e) => e.first))).toEqual(new Set([4]));
     }
   });
+
+  for (const abortBy of ['abort', 'close'] as const) {
+    it(`${abortBy}() mid-collective: both ranks reject at once (not at the timeout) with named errors`, async () => {
+      const timeoutMs = 60_000;
+      const r = ring(2, () => ({ scenario: 'abort', length: 16 << 20, abortRank: 1, abortAfterMs: 30, abortBy, timeoutMs }));
+      const exits = await r.exits(90_000);
+      expect(exits.map((e) => e.code)).toEqual([0, 0]);
+      expect(eventsOf(r, 'step').map((e) => e.step)).toEqual([0, 0]);
+      const rejected = eventsOf(r, 'rejected');
+      expect(rejected.map((e) => e.rank).sort()).toEqual([0, 1]);
+      // Far below the 60 s watchdog: only the abort can have ended the step.
+      for (const e of rejected) expect(e.sinceStartMs as number).toBeLessThan(timeoutMs / 4);
+      const [mine] = r.ranks[1].events.filter((e) => e.event === 'error');
+      expect(mine.code).toBe('WorldAbortedError');
+      expect(mine.message).toMatch(abortBy === 'abort' ? /world changed: generation 2 announced/ : /closed during all-reduce step 1/);
+      const [theirs] = r.ranks[0].events.filter((e) => e.event === 'error');
+      expect(theirs.code).toBe('PeerLostError');
+      expect(theirs.peerRank).toBe(1);
+    });
+  }
+
+  it('after abort() the collective refuses new work with WorldAbortedError', async () => {
+    const r = ring(2, () => ({ scenario: 'abort', length: 16 << 20, abortRank: 1, abortAfterMs: 30, timeoutMs: 60_000 }));
+    await r.exits(90_000);
+    expect(eventsOf(r, 'later').map((e) => e.code)).toEqual(['WorldAbortedError']);
+  });
 });

@@ -49,5 +49,13 @@ export interface Collective {
   allReduceSum(buffer: Float32Array, step: number): Promise<AllReduceStats>;
   /** In-place: every rank ends with root's contents. */
   broadcast(buffer: Float32Array, step: number, root: number): Promise<AllReduceStats>;
+  /**
+   * Abandons the collective now (e.g. the coordinator announced a world change): every in-flight
+   * allReduceSum/broadcast rejects with `reason` at once, streams are cancelled (neighbours fail
+   * fast with PeerLostError naming this rank), and the collective is closed: later calls reject
+   * with WorldAbortedError. Idempotent; a no-op after close().
+   */
+  abort(reason: Error): void;
+  /** Closes the collective; an in-flight operation rejects with WorldAbortedError. */
   close(): Promise<void>;
 }

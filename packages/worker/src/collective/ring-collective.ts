@@ -319,7 +319,7 @@ class CollectiveOp {
     this.ring.opFinished(this);
   }
 
-  fail(err: DtrainError): void {
+  fail(err: Error): void {
     if (this.settled) return;
     this.settle();
     this.call?.cancel();
@@ -347,7 +347,7 @@ export class RingCollective implements Collective, PullHandler {
   private readonly client: grpc.Client | null;
   private active: CollectiveOp | null = null;
   private pulls: PullStream[] = [];
-  private failure: DtrainError | null = null;
+  private failure: Error | null = null;
   private closed = false;
 
   constructor(private readonly server: GrpcPeerServer, opts: RingOptions) {
@@ -474,16 +474,28 @@ export class RingCollective implements Collective, PullHandler {
   }
 
   /** A failed ring stays failed: later collectives and pulls get the same error until close(). */
-  fail(err: DtrainError): void {
+  fail(err: Error): void {
     if (!this.failure) this.failure = err;
     this.active?.fail(err);
     const details = encodeWireError(wireErrorOf(this.failure));
     for (const stream of this.pulls.splice(0)) stream.emit('error', { code: grpc.status.ABORTED, details });
   }
 
+  abort(reason: Error): void {
+    if (this.closed) return;
+    if (!(reason instanceof Error)) reason = new WorldAbortedError(`collective of rank ${this.rank} aborted: ${String(reason)}`);
+    // fail() rejects the active op with `reason`, cancels its pull and tells the successor.
+    this.fail(reason);
+    this.shutDown();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.active?.fail(new WorldAbortedError(`collective of rank ${this.rank} closed during ${this.active.name}`));
+    this.shutDown();
+  }
+
+  private shutDown(): void {
     this.closed = true;
     for (const stream of this.pulls.splice(0)) {
       stream.emit('error', { code: grpc.status.UNAVAILABLE, details: `rank ${this.rank} closed its collective` });
