@@ -1,5 +1,6 @@
-// Ring all-reduce between real worker processes on loopback (test/fixtures/allreduce-rank.ts).
-import { afterEach, describe, expect, it } from 'vitest';
+// Ring all-reduce between real worker processes on loopback (test/fixtures/allreduce-rank.ts),
+// every case against both transports (collective.transport grpc | tcp).
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SpawnedRing, type RankEvent } from './fixtures/allreduce-spawn';
 import { checksum, expectedSum, rankValue } from './fixtures/allreduce-values';
 
@@ -10,8 +11,11 @@ afterEach(async () => {
   rings = [];
 });
 
-function ring(worldSize: number, config: ConstructorParameters<typeof SpawnedRing>[1]): SpawnedRing {
-  const r = new SpawnedRing(worldSize, config);
+type RankConfigFn = ConstructorParameters<typeof SpawnedRing>[1];
+let transport: 'grpc' | 'tcp' = 'grpc';
+
+function ring(worldSize: number, config: RankConfigFn): SpawnedRing {
+  const r = new SpawnedRing(worldSize, (rank) => ({ transport, ...config(rank) }));
   rings.push(r);
   return r;
 }
@@ -23,7 +27,11 @@ function eventsOf(r: SpawnedRing, kind: string): RankEvent[] {
 const LENGTHS = [1, 3, 0, 7, 1001, 1_000_003];
 const STEPS = 2;
 
-describe('ring all-reduce between processes', () => {
+describe.each(['grpc', 'tcp'] as const)('ring all-reduce between processes, transport %s', (kind) => {
+  beforeEach(() => {
+    transport = kind;
+  });
+
   for (const worldSize of [1, 2, 3, 4]) {
     it(`sums exactly on every rank, N=${worldSize}, lengths ${LENGTHS.join('/')}, ${STEPS} steps each`, async () => {
       const r = ring(worldSize, () => ({ scenario: 'sums', lengths: LENGTHS, steps: STEPS, chunkBytes: 64 * 1024 }));

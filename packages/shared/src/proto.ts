@@ -36,3 +36,5 @@ export type * from './generated/dtrain/v1/EpochReport';
 export type * from './generated/dtrain/v1/GradientChunk';
 export type * from './generated/dtrain/v1/PullRequest';
 export type * from './generated/dtrain/v1/CollectiveId';
+export type * from './generated/dtrain/v1/TcpOpenRequest';
+export type * from './generated/dtrain/v1/TcpOpenReply';

@@ -121,6 +121,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       chunkBytes: spec.collective.chunkBytes,
       timeoutMs: spec.collective.timeoutMs,
       compression: spec.collective.compression,
+      transport: spec.collective.transport,
     });
     const trainer = new Trainer({ model, optimizer, loss: spec.loss, collective, task: dataset.info.task });
     if (!resumeFrom) await trainer.broadcastInitialWeights();

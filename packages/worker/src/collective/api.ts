@@ -1,5 +1,8 @@
 // Contract of the collective subsystem: ring all-reduce between workers over gRPC (proto service
 // dtrain.v1.Peer). The coordinator never sees these; membership (ring, generation) comes from it.
+import type { TransportKind, TransportTls } from './transport/api';
+
+export type { TransportKind, TransportTls };
 
 export interface PeerServerOptions {
   /** Interface to bind, e.g. '0.0.0.0' or '127.0.0.1'. */
@@ -34,6 +37,14 @@ export interface RingOptions {
    * Every rank of a ring must use the same (checked: CollectiveMismatchError field 'encoding').
    */
   compression?: 'none' | 'fp16';
+  /**
+   * Data path between ranks (default 'grpc': a Peer/Pull call per collective). 'tcp' negotiates a
+   * framed TCP connection per ring link over the Peer service (address + per-generation secret).
+   * Every rank of a ring must use the same (checked: CollectiveMismatchError field 'transport').
+   */
+  transport?: TransportKind;
+  /** PEM CA/cert/key: when set, the 'tcp' transport speaks mutual TLS (node:tls). */
+  tls?: TransportTls;
 }
 
 export interface AllReduceStats {
