@@ -1,6 +1,9 @@
-// Ring all-reduce benchmark: N real processes on loopback, several buffer sizes, against the raw
-// TCP ceiling measured in the same run. One JSON line per (N, size) on stdout:
-//   {"n","sizeMB","medianSeconds","algbwGBps","busbwGBps","tcpGBps","busbwOverTcp",...}
+// Ring all-reduce benchmark: N real processes on loopback, several buffer sizes, against Gloo
+// (PyTorch, /work/shared/anchors/gloo_allreduce.py) and the raw TCP ceiling measured in the same
+// run. One JSON line per (N, transport, compression, size) on stdout:
+//   {"n","sizeMB","transport","medianSeconds","algbwGBps","busbwGBps","glooBusbwGBps","busbwOverGloo",
+//    "secondsOverGloo","tcpGBps","busbwOverTcp",...}
+// --transport grpc|tcp|both (default both). Gloo is skipped (fields null) when torch is missing.
 // algbw = bytes / time; busbw = algbw * 2(N-1)/N (the per-link traffic of a ring, as NCCL/Gloo report).
 // Also prints the gRPC transport alone (one Pull stream, same codec/options, no reduction).
 // --compression none|fp16|both (default both) runs each ring with that wire format; every line has a
@@ -8,6 +11,7 @@
 // all-reduces), so fp16 shows up as a higher busbw; wireBytesSentPerRank is what went on the wire.
 //   npm run bench:allreduce                  (all of it, ~1-2 minutes)
 //   node --import tsx bench/allreduce.ts --n 2 --sizes 16,64 --iters 8 --chunk-kb 1024 --compression fp16
+//   node --import tsx bench/allreduce.ts --transport tcp --compression none --skip-ceilings --no-gloo
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,8 +39,11 @@ interface WorkerConfig {
   iters: number;
   chunkBytes: number;
   compression: Compression;
+  transport: Transport;
+  algorithm: 'auto' | 'ring';
 }
 
+type Transport = 'grpc' | 'tcp';
 type Compression = 'none' | 'fp16';
 
 interface WorkerResult {
@@ -54,7 +61,7 @@ async function worker(cfg: WorkerConfig): Promise<void> {
   const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
   const collective = createRingCollective(server, {
     jobId: 'bench', generation: 1, rank: cfg.rank, worldSize: cfg.worldSize, ring, chunkBytes: cfg.chunkBytes, timeoutMs: 60_000,
-    compression: cfg.compression,
+    compression: cfg.compression, transport: cfg.transport, algorithm: cfg.algorithm,
   });
   let step = 0;
   for (const sizeMB of cfg.sizesMB) {
@@ -141,11 +148,40 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-async function runRing(worldSize: number, sizesMB: number[], warmup: number, iters: number, chunkBytes: number, compression: Compression): Promise<WorkerResult[]> {
+interface GlooLine {
+  world: number;
+  mb: number;
+  median_s: number;
+  busbw_MBps: number;
+}
+
+const ANCHORS_DIR = process.env.DTRAIN_ANCHORS_DIR ?? '/work/shared/anchors';
+
+/** Gloo's all-reduce on the same machine, same sizes, now (null when PyTorch is missing). */
+export async function runGloo(worldSize: number, sizesMB: number[]): Promise<GlooLine[] | null> {
+  const child = spawn('/usr/bin/python3', [join(ANCHORS_DIR, 'gloo_allreduce.py'), String(worldSize), ...sizesMB.map(String)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => {
+    child.once('error', () => resolve(-1));
+    child.once('exit', resolve);
+  });
+  if (code !== 0) {
+    process.stderr.write(`gloo anchor unavailable (exit ${code}): ${err.trim().split('\n').pop() ?? ''}\n`);
+    return null;
+  }
+  return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as GlooLine);
+}
+
+async function runRing(worldSize: number, sizesMB: number[], warmup: number, iters: number, chunkBytes: number, compression: Compression, transport: Transport, algorithm: 'auto' | 'ring'): Promise<WorkerResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-'));
   try {
     const children = [...Array(worldSize).keys()].map((rank) => {
-      const cfg: WorkerConfig = { dir, rank, worldSize, sizesMB, warmup, iters, chunkBytes, compression };
+      const cfg: WorkerConfig = { dir, rank, worldSize, sizesMB, warmup, iters, chunkBytes, compression, transport, algorithm };
       const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--worker', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -174,6 +210,10 @@ async function main(): Promise<void> {
       'chunk-kb': { type: 'string', default: '1024' },
       'tcp-mb': { type: 'string', default: '256' },
       compression: { type: 'string', default: 'both' },
+      transport: { type: 'string', default: 'both' },
+      'no-gloo': { type: 'boolean', default: false },
+      'skip-ceilings': { type: 'boolean', default: false },
+      algorithm: { type: 'string', default: 'auto' },
     },
   });
   if (values.worker) {
@@ -190,11 +230,20 @@ async function main(): Promise<void> {
     throw new Error(`--compression must be none, fp16 or both, got ${compressionArg}`);
   }
   const compressions: Compression[] = compressionArg === 'both' ? ['none', 'fp16'] : [compressionArg];
+  const transportArg = values.transport;
+  if (transportArg !== 'grpc' && transportArg !== 'tcp' && transportArg !== 'both') {
+    throw new Error(`--transport must be grpc, tcp or both, got ${transportArg}`);
+  }
+  const algorithm = values.algorithm === 'ring' ? 'ring' : 'auto';
+  const transports: Transport[] = transportArg === 'both' ? ['grpc', 'tcp'] : [transportArg];
   const chunkBytes = Number(values['chunk-kb']) * 1024;
-  const tcpBefore = await measureTcpThroughput(Number(values['tcp-mb']) * MB);
-  const lines: Array<Record<string, number | string>> = [];
-  for (const n of values.n.split(',').map(Number)) for (const compression of compressions) {
-    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values.iters), chunkBytes, compression);
+  const skipCeilings = values['skip-ceilings'];
+  const tcpBefore = skipCeilings ? { bytes: 0, gbps: NaN } : await measureTcpThroughput(Number(values['tcp-mb']) * MB);
+  const lines: Array<Record<string, number | string | null>> = [];
+  for (const n of values.n.split(',').map(Number)) {
+    const gloo = values['no-gloo'] ? null : await runGloo(n, sizesMB);
+    for (const transport of transports) for (const compression of compressions) {
+    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values.iters), chunkBytes, compression, transport, algorithm);
     for (const sizeMB of sizesMB) {
       const perRank = results.filter((r) => r.sizeMB === sizeMB);
       // An iteration lasts until its slowest rank is done.
@@ -203,8 +252,10 @@ async function main(): Promise<void> {
       const bytes = sizeMB * MB; // the float32 buffer, whatever the wire format
       const algbw = bytes / seconds / 1e9;
       const busbw = (algbw * 2 * (n - 1)) / n;
+      const g = gloo?.find((l) => l.mb === sizeMB) ?? null;
+      const glooBusbw = g ? g.busbw_MBps / 1000 : null;
       lines.push({
-        n, sizeMB, compression, chunkKB: chunkBytes / 1024, iters: iterSeconds.length,
+        n, sizeMB, transport, compression, algorithm, chunkKB: chunkBytes / 1024, iters: iterSeconds.length,
         medianSeconds: +seconds.toFixed(5),
         minSeconds: +Math.min(...iterSeconds).toFixed(5),
         algbwGBps: +algbw.toFixed(3),
@@ -212,8 +263,17 @@ async function main(): Promise<void> {
         wireBytesSentPerRank: perRank[0].bytesSent,
         alignedPayloads: perRank.reduce((s, r) => s + r.alignedPayloads, 0),
         copiedPayloads: perRank.reduce((s, r) => s + r.copiedPayloads, 0),
+        glooMedianSeconds: g ? +g.median_s.toFixed(5) : null,
+        glooBusbwGBps: glooBusbw === null ? null : +glooBusbw.toFixed(3),
+        busbwOverGloo: glooBusbw === null ? null : +(busbw / glooBusbw).toFixed(3),
+        secondsOverGloo: g ? +(seconds / g.median_s).toFixed(3) : null,
       });
     }
+    }
+  }
+  if (skipCeilings) {
+    for (const line of lines) process.stdout.write(`${JSON.stringify(line)}\n`);
+    return;
   }
   const tcpAfter = await measureTcpThroughput(Number(values['tcp-mb']) * MB);
   const grpcOneWay = await grpcOneWayServer(Number(values['tcp-mb']) * MB, chunkBytes);

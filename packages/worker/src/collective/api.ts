@@ -43,6 +43,11 @@ export interface RingOptions {
    * Every rank of a ring must use the same (checked: CollectiveMismatchError field 'transport').
    */
   transport?: TransportKind;
+  /**
+   * 'auto' (default): at N=2 with float32 chunks up to 4 MiB, a direct exchange (one hop, same bytes) instead of
+   * the two-round ring. 'ring': always the ring. Every rank of a ring must use the same.
+   */
+  algorithm?: 'auto' | 'ring';
   /** PEM CA/cert/key: when set, the 'tcp' transport speaks mutual TLS (node:tls). */
   tls?: TransportTls;
 }

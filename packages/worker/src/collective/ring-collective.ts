@@ -28,7 +28,7 @@ import {
 } from './gradient-chunk-codec';
 import { addHalf, addHalfAndRound, copyHalf } from './half-float';
 import { GrpcPeerServer, type OpenTcpCall, type PullHandler } from './peer-server';
-import { allReducePlan, broadcastPlan, chunkCount, type ReceiveRound, type RingPlan } from './ring-plan';
+import { allReducePlan, broadcastPlan, chunkCount, exchangePlan, type ReceiveRound, type RingPlan } from './ring-plan';
 import type { ChunkHeader, ChunkSink, InboundStream, OutboundStream, PeerTransport, TransportKind } from './transport/api';
 import { createPeerTransport } from './transport/index';
 import { TcpListener } from './transport/tcp-transport';
@@ -39,6 +39,8 @@ import { encodeWireError, errorFromStatus, wireErrorOf } from './wire-error';
  * someone else; wait this long for the better-attributed error to arrive from the predecessor.
  */
 const LOST_GRACE_MS = 500;
+/** Largest buffer for the N=2 direct exchange: below it latency dominates; above, the ring avoids its copy. */
+const EXCHANGE_MAX_BYTES = 4 * 1024 * 1024;
 /** Compact the send queue once this many entries were consumed. */
 const QUEUE_COMPACT_ENTRIES = 4096;
 
@@ -62,6 +64,7 @@ function validateRingOptions(opts: RingOptions): void {
   if (!(opts.timeoutMs > 0)) bad.push(`timeoutMs must be > 0, got ${opts.timeoutMs}`);
   if (opts.compression !== undefined && opts.compression !== 'none' && opts.compression !== 'fp16') bad.push(`compression must be 'none' or 'fp16', got ${String(opts.compression)}`);
   if (opts.transport !== undefined && opts.transport !== 'grpc' && opts.transport !== 'tcp') bad.push(`transport must be 'grpc' or 'tcp', got ${String(opts.transport)}`);
+  if (opts.algorithm !== undefined && opts.algorithm !== 'auto' && opts.algorithm !== 'ring') bad.push(`algorithm must be 'auto' or 'ring', got ${String(opts.algorithm)}`);
   if (opts.tls !== undefined && (!opts.tls.ca || !opts.tls.cert || !opts.tls.key)) bad.push('tls needs ca, cert and key');
   if (bad.length > 0) throw new RangeError(`invalid RingOptions: ${bad.join('; ')}`);
 }
@@ -91,6 +94,8 @@ class CollectiveOp implements ChunkSink {
   private graceTimer: NodeJS.Timeout | null = null;
   private readonly idBytes: Uint8Array;
   private readonly id: ChunkId;
+  /** What sends read: the buffer itself, or a snapshot of it (plan.sendFromSnapshot). */
+  private readonly sendData: Float32Array;
   /** Wire encoding of this collective's chunks: broadcasts are always FLOAT32 (see RingCollective). */
   readonly encoding: ChunkEncoding;
   private readonly bytesPerElement: number;
@@ -111,6 +116,7 @@ class CollectiveOp implements ChunkSink {
       this.reject = reject;
     });
     this.id = { ...ring.idBase, step, senderRank: ring.rank };
+    this.sendData = plan.sendFromSnapshot ? ring.snapshotOf(buffer) : buffer;
     this.idBytes = encodeChunkId(this.id);
   }
 
@@ -194,7 +200,7 @@ class CollectiveOp implements ChunkSink {
       const ok = stream.write(
         {
           idBytes: this.idBytes, id: this.id, round: item.round, segment: item.segment, offset: item.offset, length: item.length,
-          data: this.buffer, encoding: this.encoding,
+          data: this.sendData, encoding: this.encoding,
         },
         () => {
           this.completed++;
@@ -366,6 +372,9 @@ export class RingCollective implements Collective, PullHandler {
   readonly idBase: { jobId: string; generation: number };
   readonly ringAddresses: readonly string[];
   readonly transportKind: TransportKind;
+  private readonly algorithm: 'auto' | 'ring';
+  /** Reused copy of the buffer for plans that send from a snapshot. */
+  private snapshot = new Float32Array(0);
   private readonly transport: PeerTransport | null;
   /** tcp: this generation's listener, serving the successor. */
   private readonly listener: TcpListener | null;
@@ -388,6 +397,7 @@ export class RingCollective implements Collective, PullHandler {
     this.idBase = { jobId: opts.jobId, generation: opts.generation };
     this.ringAddresses = [...opts.ring];
     this.transportKind = opts.transport ?? 'grpc';
+    this.algorithm = opts.algorithm ?? 'auto';
     const multi = opts.worldSize > 1;
     this.listener = multi && this.transportKind === 'tcp'
       ? new TcpListener({
@@ -419,7 +429,13 @@ export class RingCollective implements Collective, PullHandler {
   }
 
   allReduceSum(buffer: Float32Array, step: number): Promise<AllReduceStats> {
-    return this.run('all-reduce', buffer, step, () => allReducePlan(this.rank, this.worldSize, buffer.length, this.chunkElemsFor(this.encoding)));
+    const chunkElems = this.chunkElemsFor(this.encoding);
+    // Both ranks choose from the same inputs (N, encoding), and chunk headers are checked against
+    // the plan, so a peer that chose otherwise fails with a named mismatch, never a wrong sum.
+    const exchange = this.worldSize === 2 && this.encoding === ENCODING_FLOAT32 && this.algorithm === 'auto'
+      && buffer.length * 4 <= EXCHANGE_MAX_BYTES;
+    return this.run('all-reduce', buffer, step, () =>
+      exchange ? exchangePlan(buffer.length, chunkElems) : allReducePlan(this.rank, this.worldSize, buffer.length, chunkElems));
   }
 
   broadcast(buffer: Float32Array, step: number, root: number): Promise<AllReduceStats> {
@@ -535,6 +551,14 @@ export class RingCollective implements Collective, PullHandler {
     if (i < 0) return null;
     const [stream] = this.pulls.splice(i, 1);
     return stream;
+  }
+
+  /** A copy of `buffer` for an op's sends (valid until the next op starts; one op at a time). */
+  snapshotOf(buffer: Float32Array): Float32Array {
+    if (this.snapshot.length < buffer.length) this.snapshot = new Float32Array(buffer.length);
+    const copy = this.snapshot.subarray(0, buffer.length);
+    copy.set(buffer);
+    return copy;
   }
 
   opFinished(op: CollectiveOp): void {
