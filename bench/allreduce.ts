@@ -41,6 +41,8 @@ interface WorkerConfig {
   compression: Compression;
   transport: Transport;
   algorithm: 'auto' | 'ring';
+  /** Interface the rank binds and advertises (default 127.0.0.1; the slow-link bench uses veths). */
+  host?: string;
 }
 
 type Transport = 'grpc' | 'tcp';
@@ -57,7 +59,7 @@ interface WorkerResult {
 
 
 async function worker(cfg: WorkerConfig): Promise<void> {
-  const server = await startPeerServer({ host: '127.0.0.1', port: 0 });
+  const server = await startPeerServer({ host: cfg.host ?? '127.0.0.1', port: 0 });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
   const collective = createRingCollective(server, {
     jobId: 'bench', generation: 1, rank: cfg.rank, worldSize: cfg.worldSize, ring, chunkBytes: cfg.chunkBytes, timeoutMs: 60_000,
@@ -197,6 +199,8 @@ async function runRing(worldSize: number, sizesMB: number[], warmup: number, ite
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+export type { WorkerConfig, WorkerResult };
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
