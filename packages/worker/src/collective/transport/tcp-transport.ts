@@ -463,7 +463,7 @@ export class TcpListener {
       : net.createServer((s) => this.accept(s));
     this.ready = new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(0, opts.bindHost, () => {
+      this.server.listen(0, opts.bindHost || undefined, () => {
         const port = (this.server.address() as net.AddressInfo).port;
         const host = opts.advertiseHost.includes(':') && !opts.advertiseHost.startsWith('[') ? `[${opts.advertiseHost}]` : opts.advertiseHost;
         resolve(`${host}:${port}`);
