@@ -44,7 +44,7 @@ export interface RingOptions {
    */
   transport?: TransportKind;
   /**
-   * 'auto' (default): at N=2 with float32 chunks up to 4 MiB, a direct exchange (one hop, same bytes) instead of
+   * 'auto' (default): at N=2, tcp transport, float32 chunks up to 4 MiB, a direct exchange (one hop, same bytes) instead of
    * the two-round ring. 'ring': always the ring. Every rank of a ring must use the same.
    */
   algorithm?: 'auto' | 'ring';
