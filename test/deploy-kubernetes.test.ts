@@ -40,7 +40,15 @@ interface Container {
 }
 interface Volume { name: string; configMap?: { name: string }; emptyDir?: object; persistentVolumeClaim?: { claimName: string } }
 interface PodTemplate { metadata: Meta; spec: { containers: Container[]; volumes?: Volume[]; subdomain?: string; restartPolicy?: string } }
-interface JobSpecK8s { completionMode?: string; completions?: number; parallelism?: number; template: PodTemplate }
+interface PodFailureRule {
+  action: string;
+  onExitCodes?: { containerName?: string; operator: string; values: number[] };
+  onPodConditions?: { type: string }[];
+}
+interface JobSpecK8s {
+  completionMode?: string; completions?: number; parallelism?: number; template: PodTemplate;
+  backoffLimit?: number; backoffLimitPerIndex?: number; podFailurePolicy?: { rules: PodFailureRule[] };
+}
 interface ServiceSpec {
   clusterIP?: string; publishNotReadyAddresses?: boolean; selector: Record<string, string>;
   ports: { name: string; port: number; targetPort: string | number }[];
@@ -107,6 +115,13 @@ function flagValue(args: string[], flag: string): string | undefined {
     if (args[i].startsWith(`${flag}=`)) return args[i].slice(flag.length + 1);
   }
   return undefined;
+}
+
+/** `--workers` as parsed by the coordinator CLI: N (N:N) or {min, max}. */
+function workerRange(value: unknown): { min: number; max: number } {
+  if (typeof value === 'number') return { min: value, max: value };
+  const r = value as { min: number; max: number };
+  return { min: r.min, max: r.max };
 }
 
 /** Kubernetes expands $(VAR) in args from the container's env; we do it with given values. */
@@ -291,12 +306,36 @@ describe('workers', () => {
     }
   });
 
-  it('the world size agrees: parallelism = completions = coordinator --workers', async () => {
+  it('the world size agrees: parallelism = completions = MAX of coordinator --workers MIN:MAX', async () => {
     const workers = jobSpec(find(sources, 'Job', 'dtrain-worker'));
-    const coordinator = await parseWithCli(jobSpec(find(sources, 'Job', 'dtrain-coordinator')).template.spec.containers[0].args ?? []);
-    expect(coordinator.flags.workers).toBe(2);
-    expect(workers.parallelism).toBe(coordinator.flags.workers);
-    expect(workers.completions).toBe(coordinator.flags.workers);
+    const args = jobSpec(find(sources, 'Job', 'dtrain-coordinator')).template.spec.containers[0].args ?? [];
+    expect(flagValue(args, '--workers')).toBe('1:2');
+    const coordinator = await parseWithCli(args);
+    expect(workerRange(coordinator.flags.workers)).toEqual({ min: 1, max: 2 });
+    expect(workers.parallelism).toBe(2);
+    expect(workers.completions).toBe(2);
+  });
+
+  it('elastic: a failed worker pod is recreated (same index) and joins; unrecoverable exits stop that index', async () => {
+    const workers = jobSpec(find(sources, 'Job', 'dtrain-worker'));
+    const template = workers.template;
+    // podFailurePolicy needs restartPolicy Never; the replacement is a new pod with the same index.
+    expect(template.spec.restartPolicy).toBe('Never');
+    expect(workers.backoffLimitPerIndex).toBeGreaterThanOrEqual(1);
+    const rules = workers.podFailurePolicy!.rules;
+    const failIndex = rules.find((r) => r.action === 'FailIndex')!;
+    expect(failIndex.onExitCodes).toEqual({ containerName: 'worker', operator: 'In', values: [2, 3] });
+    expect(rules.find((r) => r.action === 'Ignore')?.onPodConditions).toEqual([{ type: 'DisruptionTarget', status: 'True' }]);
+    // The replacement re-joins a restarted coordinator too: its re-join deadline is set.
+    const parsed = await parseWithCli(expandArgs(template.spec.containers[0].args ?? [], { JOB_COMPLETION_INDEX: '1' }));
+    expect(parsed.flags.coordinatorTimeoutMs).toBe(120_000);
+    // The coordinator is restarted in place (same pod, same emptyDir with its state file) and takes over.
+    const coordinator = jobSpec(find(sources, 'Job', 'dtrain-coordinator'));
+    expect(coordinator.template.spec.restartPolicy).toBe('OnFailure');
+    expect(coordinator.backoffLimit).toBeGreaterThanOrEqual(1);
+    // Exit code 3 is what `dtrain worker` uses for a refused join (checked in the CLI source).
+    const workerCli = readFileSync(join(REPO, 'packages/cli/src/commands/worker.ts'), 'utf8');
+    expect(workerCli).toMatch(/JoinRefusedError \? 3 : 1/);
   });
 
   it('ports and probes agree, and the checkpoint folder of the job file is on a writable volume', async () => {
@@ -400,7 +439,7 @@ describe.skipIf(!kubectl)('kustomize rendering (kubectl kustomize, offline)', ()
     const parsed = await parseWithCli(coordinator.template.spec.containers[0].args ?? []);
     const natsSvc = serviceSpec(get('Service', 'dtrain-nats'));
     expect(parsed.flags.nats).toBe(`nats://dtrain-nats:${natsSvc.ports.find((p) => p.name === 'client')!.port}`);
-    expect(flagValue(coordinator.template.spec.containers[0].args ?? [], '--workers')).toBe('2');
+    expect(flagValue(coordinator.template.spec.containers[0].args ?? [], '--workers')).toBe('1:2');
 
     const pvc = get('PersistentVolumeClaim', 'dtrain-checkpoints');
     expect((pvc.spec as { accessModes: string[] }).accessModes).toEqual(['ReadWriteMany']);
@@ -423,7 +462,7 @@ describe.skipIf(!kubectl)('kustomize rendering (kubectl kustomize, offline)', ()
     const get = (name: string) => jobSpec(rendered.find((o) => o.kind === 'Job' && o.metadata.name === name)!);
     const coordinator = get('dtrain-coordinator').template.spec.containers[0];
     const parsed = await parseWithCli(coordinator.args ?? []);
-    expect(parsed.flags.workers).toBe(4);
+    expect(workerRange(parsed.flags.workers)).toEqual({ min: 4, max: 4 });
     expect(get('dtrain-worker').parallelism).toBe(4);
     expect(get('dtrain-worker').completions).toBe(4);
     expect(coordinator.image).toBe('registry.example.com/dtrain:0.1.0');

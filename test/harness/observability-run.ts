@@ -23,7 +23,7 @@ export interface LaunchOptions {
   startTimeoutMs?: number;
 }
 
-const START_TIMEOUT_MS = 60_000;
+const START_TIMEOUT_MS = 180_000;
 
 export async function launchObserved(job: Record<string, unknown>, options: LaunchOptions): Promise<ObservedRun> {
   const dir = tempDir('dtrain-obs-');
@@ -46,17 +46,25 @@ export async function launchObserved(job: Record<string, unknown>, options: Laun
   try {
     const timeout = options.startTimeoutMs ?? START_TIMEOUT_MS;
     const coordinator = await run.waitFor(/\[coordinator\] metrics on (http:\/\/[^\s/]+)\/metrics/, timeout);
-    const sessionLine = /rank (\d+) session open \(backend \w+, metrics (http:\/\/[^\s/]+)\/metrics\)/g;
-    const allOpen = new RegExp(Array(options.workers).fill('rank \\d+ session open').join('[\\s\\S]*'));
-    await run.waitFor(allOpen, timeout);
+    // Ranks come with the first world: "world generation 1 formed (...): rank 0=host pid 123 peer ...".
+    await run.waitFor(/world generation 1 formed \(/, timeout);
+    const workerLine = /\[worker (\d+)\] metrics on (http:\/\/[^\s/]+)\/metrics/g;
+    const allUp = new RegExp(Array(options.workers).fill('\\[worker \\d+\\] metrics on').join('[\\s\\S]*'));
+    await run.waitFor(allUp, timeout);
+    const pids = workerPidsOf(run.stderr());
+    const rankOfPid = new Map<number, number>();
+    const formed = /world generation 1 formed \([^\n]*/.exec(run.stderr())![0];
+    for (const m of formed.matchAll(/rank (\d+)=\S+ pid (\d+)/g)) rankOfPid.set(Number(m[2]), Number(m[1]));
+    const globalRankOfLocal = new Map<number, number>();
+    pids.forEach((pid, local) => { if (rankOfPid.has(pid)) globalRankOfLocal.set(local, rankOfPid.get(pid)!); });
     const workerUrls = new Map<number, string>();
-    for (const m of run.stderr().matchAll(sessionLine)) workerUrls.set(Number(m[1]), m[2]);
+    for (const m of run.stderr().matchAll(workerLine)) {
+      const rank = globalRankOfLocal.get(Number(m[1]));
+      if (rank !== undefined) workerUrls.set(rank, m[2]);
+    }
     if (workerUrls.size !== options.workers) {
       throw new Error(`expected ${options.workers} worker metrics URLs, found ${workerUrls.size}:\n${run.stderr()}`);
     }
-    // "world generation 1 formed: rank 0=host/0 pid 123 ...": host/LOCAL_RANK.
-    const globalRankOfLocal = new Map<number, number>();
-    for (const m of run.stderr().matchAll(/rank (\d+)=\S+\/(\d+) pid/g)) globalRankOfLocal.set(Number(m[2]), Number(m[1]));
     return { run, coordinatorUrl: coordinator[1], workerUrls, globalRankOfLocal, workerPids: workerPidsOf(run.stderr()), stop };
   } catch (err) {
     await stop().catch(() => undefined);

@@ -81,6 +81,16 @@ export function formatSummary(r: JobResult): string {
   lines.push(`  wall time:    ${r.wallSeconds.toFixed(1)} s`);
   if (r.lastCheckpoint) lines.push(`  checkpoint:   ${r.lastCheckpoint}`);
   if (r.restarts) lines.push(`  restarts:     ${r.restarts}`);
+  if ((r.generations ?? 0) > 1 || r.workersLost || r.workersJoined) {
+    lines.push(`  world:        ${r.generations ?? 0} generation(s), ${r.workersLost ?? 0} worker(s) lost, ${r.workersJoined ?? 0} joined`);
+  }
+  if (r.recoverySeconds && r.recoverySeconds.length > 0) {
+    const sorted = [...r.recoverySeconds].sort((a, b) => a - b);
+    lines.push(`  recovery:     median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} s, max ${sorted[sorted.length - 1].toFixed(2)} s (${sorted.length})`);
+  }
+  if (r.stepsRedone) lines.push(`  steps redone: ${r.stepsRedone}`);
+  const l = r.sampleLedger;
+  if (l) lines.push(`  samples:      ${l.trained} of ${l.expected} trained over ${l.epochs} epoch(s), ${l.duplicated} duplicated, ${l.missing} missing`);
   return lines.join('\n');
 }
 
@@ -98,6 +108,12 @@ export function summaryJson(r: JobResult): string {
     backend: r.backend,
     lastCheckpoint: r.lastCheckpoint,
     ...(r.restarts ? { restarts: r.restarts } : {}),
+    generations: r.generations ?? 0,
+    workersLost: r.workersLost ?? 0,
+    workersJoined: r.workersJoined ?? 0,
+    recoverySeconds: r.recoverySeconds ?? [],
+    stepsRedone: r.stepsRedone ?? 0,
+    sampleLedger: r.sampleLedger ?? null,
     ...(r.error ? { error: r.error, errorCode: r.errorCode, lostRank: r.lostRank } : {}),
   });
 }

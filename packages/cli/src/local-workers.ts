@@ -1,6 +1,7 @@
 // The worker processes `dtrain launch` starts on this machine, and the guarantee that none outlives it:
 // an IPC channel ties each worker to the launcher (a worker exits when the channel drops, even if the
-// launcher was SIGKILLed), and signals to the launcher are passed on.
+// launcher was SIGKILLed), and signals to the launcher are passed on. A slot whose process died can be
+// given a new process (`replace`), which joins the running world as a newcomer (docs/elastic.md).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { BackendName } from '@dtrain/shared/job-spec';
@@ -17,49 +18,69 @@ export interface LocalWorkerOptions {
   /** Per-local-rank extra arguments (tests: `--test-delay-ms`). */
   extraArgs?: (localRank: number) => string[];
   onLine: (localRank: number, line: string) => void;
-  onExit: (localRank: number, code: number | null, signal: NodeJS.Signals | null) => void;
+  onExit: (localRank: number, code: number | null, signal: NodeJS.Signals | null, pid: number) => void;
 }
 
 export class LocalWorkers {
+  /** Every process ever started, in start order (replacements included). */
   readonly children: ChildProcess[] = [];
-  private exited = new Set<number>();
+  /** The current process of each local slot. */
+  private readonly slots: ChildProcess[] = [];
+  private readonly exited = new Set<ChildProcess>();
 
   constructor(private readonly options: LocalWorkerOptions) {}
 
   start(): void {
-    const { count, coordinator, backend } = this.options;
+    for (let localRank = 0; localRank < this.options.count; localRank++) this.spawnSlot(localRank, false);
+  }
+
+  /** Starts a new process in a slot whose process exited; it joins the running job. */
+  replace(localRank: number): number {
+    return this.spawnSlot(localRank, true);
+  }
+
+  private spawnSlot(localRank: number, replacement: boolean): number {
+    const { coordinator, backend } = this.options;
     const usesGpu = backend === undefined || backend === 'auto' || backend === 'tensorflow-gpu';
-    for (let localRank = 0; localRank < count; localRank++) {
-      const args = [DTRAIN_BIN, 'worker', '--coordinator', coordinator, '--local-rank', String(localRank)];
-      if (backend) args.push('--backend', backend);
-      if (this.options.metricsBasePort !== undefined) {
-        args.push('--metrics-port', String(this.options.metricsBasePort === 0 ? 0 : this.options.metricsBasePort + localRank));
-      }
-      args.push(...(this.options.extraArgs?.(localRank) ?? []));
-      const env: NodeJS.ProcessEnv = { ...process.env, LOCAL_RANK: String(localRank), DTRAIN_LAUNCHED: '1' };
-      // One GPU per local worker, as torchrun users expect; harmless where no GPU exists.
-      if (usesGpu && process.env.CUDA_VISIBLE_DEVICES === undefined) env.CUDA_VISIBLE_DEVICES = String(localRank);
-      const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-      this.children.push(child);
-      for (const stream of [child.stdout, child.stderr]) {
-        if (!stream) continue;
-        createInterface({ input: stream }).on('line', (line) => this.options.onLine(localRank, line));
-      }
-      child.on('exit', (code, signal) => {
-        this.exited.add(localRank);
-        this.options.onExit(localRank, code, signal);
-      });
+    const args = [DTRAIN_BIN, 'worker', '--coordinator', coordinator, '--local-rank', String(localRank)];
+    if (backend) args.push('--backend', backend);
+    // A replacement's old metrics port may still be held for a moment by the dying process: any port.
+    if (this.options.metricsBasePort !== undefined) {
+      const port = this.options.metricsBasePort === 0 || replacement ? 0 : this.options.metricsBasePort + localRank;
+      args.push('--metrics-port', String(port));
     }
+    args.push(...(replacement ? [] : this.options.extraArgs?.(localRank) ?? []));
+    const env: NodeJS.ProcessEnv = { ...process.env, LOCAL_RANK: String(localRank), DTRAIN_LAUNCHED: '1' };
+    // One GPU per local worker, as torchrun users expect; harmless where no GPU exists.
+    if (usesGpu && process.env.CUDA_VISIBLE_DEVICES === undefined) env.CUDA_VISIBLE_DEVICES = String(localRank);
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    this.children.push(child);
+    this.slots[localRank] = child;
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on('line', (line) => this.options.onLine(localRank, line));
+    }
+    child.on('exit', (code, signal) => {
+      this.exited.add(child);
+      this.options.onExit(localRank, code, signal, child.pid ?? -1);
+    });
+    return child.pid ?? -1;
   }
 
+  /** Current pid of each slot. */
   get pids(): number[] {
-    return this.children.map((c) => c.pid ?? -1);
+    return this.slots.map((c) => c.pid ?? -1);
   }
 
-  /** Resolves when every worker has exited. */
+  /** Processes still running. */
+  get running(): number {
+    return this.children.filter((c) => !this.exited.has(c)).length;
+  }
+
+  /** Resolves when every process started so far has exited. */
   waitAll(timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const check = () => this.children.every((_, i) => this.exited.has(i));
+      const check = () => this.children.every((c) => this.exited.has(c));
       if (check()) { resolve(true); return; }
       const timer = setTimeout(() => resolve(check()), timeoutMs);
       for (const c of this.children) {
@@ -72,10 +93,9 @@ export class LocalWorkers {
 
   /** SIGTERM, then SIGKILL after a grace period, to every worker still running. */
   async terminate(graceMs = KILL_GRACE_MS): Promise<void> {
-    const alive = this.children.filter((_, i) => !this.exited.has(i));
-    for (const c of alive) c.kill('SIGTERM');
+    for (const c of this.children.filter((x) => !this.exited.has(x))) c.kill('SIGTERM');
     if (await this.waitAll(graceMs)) return;
-    for (const c of this.children.filter((_, i) => !this.exited.has(i))) c.kill('SIGKILL');
+    for (const c of this.children.filter((x) => !this.exited.has(x))) c.kill('SIGKILL');
     await this.waitAll(2_000);
   }
 }

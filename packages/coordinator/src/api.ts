@@ -6,10 +6,11 @@ import type { JobSpec } from '@dtrain/shared/job-spec';
 
 export const DEFAULT_RENDEZVOUS_TIMEOUT_MS = 120_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
-/** After a first failure signal, how long to wait for more evidence before naming the lost rank. */
-export const FAILURE_SETTLE_MS = 1_500;
 /** How long finished workers get to say done before the coordinator gives up on them. */
 export const SHUTDOWN_GRACE_MS = 30_000;
+/** First world of MIN:MAX: how long to wait for more than MIN parked workers. */
+export const LAST_CALL_MS = 1_000;
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1_000;
 
 export interface CoordinatorOptions {
   spec: JobSpec;
@@ -30,6 +31,15 @@ export interface CoordinatorOptions {
   /** host:port for the coordinator's /metrics, /healthz, /readyz ("" or undefined: none). */
   metricsListen?: string;
   log?: (line: string) => void;
+  /** --workers MIN:MAX (docs/elastic.md); default both = `workers`. */
+  minWorkers?: number;
+  maxWorkers?: number;
+  /** First world: after MIN workers are parked, wait this long for more (default LAST_CALL_MS). */
+  lastCallMs?: number;
+  /** Worker heartbeat period (the worker's HEARTBEAT_INTERVAL_MS). */
+  heartbeatIntervalMs?: number;
+  /** Take over an unfinished job from coordinator-state.json in checkpoint.dir (default true). */
+  takeover?: boolean;
 }
 
 export type JobState = 'rendezvous' | 'running' | 'stopping' | 'finished' | 'failed';
@@ -74,10 +84,30 @@ export interface JobResult {
   lostRank?: number;
   /** Relaunches after failures (dtrain launch --max-restarts). */
   restarts?: number;
+  /** Elastic training (docs/elastic.md "What users see"). */
+  generations?: number;
+  workersLost?: number;
+  workersJoined?: number;
+  /** One entry per re-formation after a loss: loss detected -> next completed step. */
+  recoverySeconds?: number[];
+  /** Committed steps trained twice (0 unless the weights went back to a checkpoint). */
+  stepsRedone?: number;
+  sampleLedger?: { epochs: number; expected: number; trained: number; duplicated: number; missing: number };
+}
+
+/** A change of the world, for progress displays (the bus carries the same as events). */
+export interface WorldChange {
+  kind: 'formed' | 'lost' | 'joined';
+  generation: number;
+  worldSize: number;
+  workerId?: string;
+  rank?: number;
+  reason?: string;
 }
 
 export interface CoordinatorEvents {
   step: [StepProgress];
   validation: [ValidationResult];
   state: [JobState];
+  world: [WorldChange];
 }

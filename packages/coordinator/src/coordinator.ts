@@ -1,54 +1,37 @@
-// The coordinator runs one job: rendezvous, the per-epoch data plan, progress and validation
-// aggregation, failure detection, and the job's end (finish, stop, fail). Workers talk to it over
-// the dtrain.v1.Coordinator gRPC service; it never touches tensors.
+// The coordinator process of one job: a thin gRPC adapter around the controller
+// (./controller/controller.ts). It turns Join calls and Session streams into controller events,
+// and carries out the controller's commands: messages on the streams, timers, events on the bus,
+// metrics, the state file, the job's result. No job logic lives here (docs/elastic.md).
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import type { ControlReply, ControlRequest, EventKind, JobStatus } from '@dtrain/shared/control/api';
-import { RendezvousTimeoutError, WeightsDivergedError } from '@dtrain/shared/errors';
 import type { JobSpec } from '@dtrain/shared/job-spec';
 import { loadDtrainProto } from '@dtrain/shared/proto';
 import type {
-  CoordinatorMessage, EpochReport__Output, JoinRequest__Output, JoinResponse, StepReport__Output, WorkerMessage__Output,
+  CoordinatorMessage, JoinRequest__Output, JoinResponse, WorkerMessage__Output,
 } from '@dtrain/shared/proto';
+import { startMetricsServerWithFallback } from '@dtrain/shared/metrics/metrics-endpoint';
+import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
 import {
-  initialPlanState, planEpoch, planPosition, validationShard, type EpochShardPlan, type ShardPlanState,
-} from '@dtrain/shared/shard-plan';
-import {
-  DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_RENDEZVOUS_TIMEOUT_MS, FAILURE_SETTLE_MS, SHUTDOWN_GRACE_MS,
-  type CoordinatorEvents, type CoordinatorOptions, type JobResult, type JobState, type StepProgress, type ValidationResult,
+  DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_RENDEZVOUS_TIMEOUT_MS, LAST_CALL_MS, SHUTDOWN_GRACE_MS,
+  type CoordinatorEvents, type CoordinatorOptions, type JobResult, type JobState,
 } from './api';
-import { Rendezvous, type WorldGeneration, type WorldMember } from './rendezvous';
-import { readResumeState, type ResumeState } from './resume';
+import {
+  Phase, type CheckpointPoint, type Controller, type ControllerCommand, type ControllerEvent, type CoordinatorStateFile,
+  type Envelope,
+} from './controller/api';
+import { createController } from './controller/controller';
+import type { RankedStepReport } from './controller/reports';
+import { readResumeState } from './resume';
+import { readStateFile, StateFileWriter } from './state-file';
 import { CoordinatorMetrics } from './metrics/coordinator-metrics';
 import { StragglerDetector } from './health/straggler-detector';
 import { VanishingGradientDetector } from './health/vanishing-gradient-detector';
-import { startMetricsServerWithFallback } from '@dtrain/shared/metrics/metrics-endpoint';
-import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
-import { describeDatasetSizes, type DatasetSizes } from './dataset-sizes';
-
-/** A step report with the rank from its message envelope. */
-type RankedStepReport = StepReport__Output & { rank: number };
+import { describeDatasetSizes } from './dataset-sizes';
 
 type SessionCall = grpc.ServerDuplexStream<WorkerMessage__Output, CoordinatorMessage>;
-
-interface WorkerSession {
-  member: WorldMember;
-  call: SessionCall;
-  lastSeenMs: number;
-  backend: string;
-  done: boolean;
-  closed: boolean;
-  /** The worker reported an error first: its session closing afterwards is a consequence, not a loss. */
-  reportedError: boolean;
-}
-
-interface FailureEvidence {
-  lostRanks: Set<number>;
-  blamed: { by: number; rank: number; code: string; message: string }[];
-  first: string;
-}
 
 export class Coordinator extends EventEmitter<CoordinatorEvents> {
   readonly jobId: string;
@@ -60,35 +43,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   });
-  private rendezvous!: Rendezvous;
-  private world: WorldGeneration | null = null;
-  private sessions = new Map<number, WorkerSession>();
+  private controller: Controller | null = null;
+  private readonly sessions = new Map<string, SessionCall>();
+  private readonly joinReplies = new Map<number, grpc.sendUnaryData<JoinResponse>>();
+  private readonly checkpointReplies = new Map<number, (reply: ControlReply) => void>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private nextToken = 1;
   private state: JobState = 'rendezvous';
-  private sizes!: DatasetSizes;
-  private planState!: ShardPlanState;
-  private currentPlan: EpochShardPlan | null = null;
-  private globalStep = 0;
-  private stepsDone = 0;
-  private totalSteps = 0;
-  private maxSteps: number;
-  private epochs: number;
-  private stepReports = new Map<number, RankedStepReport[]>();
-  private epochReports = new Map<number, EpochReport__Output[]>();
-  private lastLoss: number | null = null;
-  private lastValidation: ValidationResult | null = null;
-  private lastCheckpoint: string | null = null;
-  private trainStartMs = 0;
-  private samplesTrained = 0;
-  private lastStepMs = 0;
-  private recentSamplesPerSec: number | null = null;
-  private readonly startMs = Date.now();
-  private failure: FailureEvidence | null = null;
-  private failureTimer: NodeJS.Timeout | null = null;
-  private heartbeatTimer: NodeJS.Timeout | null = null;
-  private shutdownTimer: NodeJS.Timeout | null = null;
-  private stopReason: string | null = null;
-  private pendingCheckpointReplies: ((path: string) => void)[] = [];
-  private resume: ResumeState | null = null;
   private settle!: (result: JobResult) => void;
   readonly result: Promise<JobResult>;
   private boundAddress = '';
@@ -96,14 +57,30 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private metricsServer: MetricsServer | null = null;
   private readonly stragglers: StragglerDetector;
   private readonly vanishing: VanishingGradientDetector;
+  private readonly takeoverState: CoordinatorStateFile | null;
+  private stateWriter: StateFileWriter | null = null;
+  private readonly minWorkers: number;
+  private readonly maxWorkers: number;
+  private finished = false;
+  private startError: Error | null = null;
 
   constructor(private readonly options: CoordinatorOptions) {
     super();
     this.spec = options.spec;
-    this.jobId = options.jobId ?? `${options.spec.name}-${randomBytes(3).toString('hex')}`;
+    this.minWorkers = options.minWorkers ?? options.workers;
+    this.maxWorkers = options.maxWorkers ?? Math.max(options.workers, this.minWorkers);
+    // A state file of an unfinished job in checkpoint.dir: this start takes that job over.
+    const dir = options.spec.checkpoint?.dir;
+    let found: CoordinatorStateFile | null = null;
+    try {
+      found = dir && options.takeover !== false ? readStateFile(dir) : null;
+    } catch (err) {
+      // Reported by start(), like every other reason a job cannot start (a named error, not a stack trace).
+      this.startError = err as Error;
+    }
+    this.takeoverState = found && found.ended === null && found.jobName === options.spec.name ? found : null;
+    this.jobId = this.takeoverState?.jobId ?? options.jobId ?? `${options.spec.name}-${randomBytes(3).toString('hex')}`;
     this.log = options.log ?? ((line) => process.stderr.write(`[coordinator] ${line}\n`));
-    this.maxSteps = options.maxSteps ?? options.spec.training.maxSteps ?? Number.POSITIVE_INFINITY;
-    this.epochs = options.epochs ?? options.spec.training.epochs;
     this.result = new Promise((resolve) => { this.settle = resolve; });
     this.metrics = new CoordinatorMetrics({ job: options.spec.name });
     const obs = options.spec.observability;
@@ -124,21 +101,58 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     return this.state;
   }
 
+  /** True when this coordinator continues a job from its state file. */
+  get isTakeover(): boolean {
+    return this.takeoverState !== null;
+  }
+
   /** Binds the gRPC server and opens the rendezvous; resolves with the bound address. */
   async start(): Promise<string> {
-    if (this.options.workers < 1 || !Number.isInteger(this.options.workers)) {
-      throw new Error(`--workers must be a positive integer, got ${this.options.workers}`);
+    if (this.startError) throw this.startError;
+    for (const [flag, n] of [['MIN', this.minWorkers], ['MAX', this.maxWorkers]] as const) {
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--workers ${flag} must be a positive integer, got ${n}`);
     }
-    this.sizes = await describeDatasetSizes(this.spec);
-    if (this.options.resumeFrom) {
-      this.resume = await readResumeState(this.options.resumeFrom, this.spec, this.sizes.trainSize);
-      this.planState = this.resume.planState;
-      this.globalStep = this.resume.globalStep;
-      this.log(`resuming from ${this.resume.checkpointPath} at global step ${this.globalStep} (epoch ${this.planState.epoch})`);
-    } else {
-      this.planState = initialPlanState(this.spec.seed, this.sizes.trainSize);
+    if (this.maxWorkers < this.minWorkers) throw new Error(`--workers MIN:MAX needs MIN <= MAX, got ${this.minWorkers}:${this.maxWorkers}`);
+    const sizes = await describeDatasetSizes(this.spec);
+    let resume: CheckpointPoint | null = null;
+    if (this.options.resumeFrom && !this.takeoverState) {
+      const r = await readResumeState(this.options.resumeFrom, this.spec, sizes.trainSize);
+      resume = { path: r.checkpointPath, globalStep: r.globalStep, planState: r.planState };
+      this.log(`resuming from ${r.checkpointPath} at global step ${r.globalStep} (epoch ${r.planState.epoch})`);
     }
-    this.totalSteps = this.globalStep + this.countRemainingSteps();
+    let takeoverCheckpoint: CheckpointPoint | null = null;
+    const dir = this.spec.checkpoint?.dir ?? null;
+    if (this.takeoverState && dir) {
+      try {
+        const r = await readResumeState(dir, this.spec, sizes.trainSize);
+        takeoverCheckpoint = { path: r.checkpointPath, globalStep: r.globalStep, planState: r.planState };
+      } catch (err) {
+        this.log(`takeover: no usable checkpoint in ${dir} to fall back on (${(err as Error).message})`);
+      }
+    }
+    if (dir) this.stateWriter = new StateFileWriter(dir, (err) => this.log(`WARNING: cannot write the coordinator state file: ${err.message}`));
+    const heartbeatTimeoutMs = this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+    this.controller = createController({
+      spec: this.spec,
+      jobId: this.jobId,
+      minWorkers: this.minWorkers,
+      maxWorkers: this.maxWorkers,
+      trainSize: sizes.trainSize,
+      testSize: sizes.testSize,
+      task: sizes.task,
+      epochs: this.options.epochs ?? this.spec.training.epochs,
+      maxSteps: this.options.maxSteps ?? this.spec.training.maxSteps ?? Number.POSITIVE_INFINITY,
+      rendezvousTimeoutMs: this.options.rendezvousTimeoutMs ?? DEFAULT_RENDEZVOUS_TIMEOUT_MS,
+      heartbeatTimeoutMs,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
+      lastCallMs: this.minWorkers === this.maxWorkers ? 0 : (this.options.lastCallMs ?? LAST_CALL_MS),
+      parkDeadlineMs: this.spec.collective.timeoutMs,
+      shutdownGraceMs: SHUTDOWN_GRACE_MS,
+      firstGeneration: this.options.firstGeneration ?? 1,
+      resume,
+      takeover: this.takeoverState ? { state: this.takeoverState, newestCheckpoint: takeoverCheckpoint } : null,
+      checkpointDir: dir,
+    });
     if (this.options.metricsListen) {
       this.metricsServer = await startMetricsServerWithFallback(this.options.metricsListen, this.metrics.registry, () => this.state === 'running', this.log);
       this.log(`metrics on ${this.metricsServer.url}/metrics`);
@@ -153,17 +167,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     });
     const host = this.options.listen.slice(0, this.options.listen.lastIndexOf(':'));
     this.boundAddress = `${host === '0.0.0.0' || host === '' ? hostname() : host}:${port}`;
-    this.rendezvous = new Rendezvous(
-      this.jobId,
-      this.options.workers,
-      this.options.rendezvousTimeoutMs ?? DEFAULT_RENDEZVOUS_TIMEOUT_MS,
-      (world) => this.onWorldFormed(world),
-      (err) => this.fail(err.message, err.code),
-      this.options.firstGeneration,
-    );
-    this.rendezvous.start();
-    this.publish('started', { workers: this.options.workers, address: this.boundAddress, trainSize: this.sizes.trainSize, testSize: this.sizes.testSize });
-    this.log(`job ${this.jobId}: waiting for ${this.options.workers} worker(s) on ${this.boundAddress}`);
+    this.publish('started', { workers: this.maxWorkers, minWorkers: this.minWorkers, maxWorkers: this.maxWorkers, address: this.boundAddress, trainSize: sizes.trainSize, testSize: sizes.testSize });
+    this.dispatch({ type: 'Started', atMs: Date.now() });
+    this.log(`listening on ${this.boundAddress}`);
     return this.boundAddress;
   }
 
@@ -176,304 +182,228 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         this.requestStop(req.reason ?? 'stop requested');
         return { ok: true, message: `stopping job ${this.jobId}` };
       case 'checkpoint': {
-        if (this.state !== 'running') return { ok: false, error: `job ${this.jobId} is ${this.state}, not running` };
-        if (!this.spec.checkpoint) return { ok: false, error: 'the job spec has no checkpoint section (checkpoint.dir)' };
-        const path = await new Promise<string>((resolve) => {
-          this.pendingCheckpointReplies.push(resolve);
-          this.broadcastMessage({ command: { checkpoint: { afterGlobalStep: 0, path: '', planStateJson: '' } } });
-        });
-        return { ok: true, checkpoint: path };
+        if (!this.controller) return { ok: false, error: `job ${this.jobId} has not started` };
+        const token = this.nextToken++;
+        const reply = new Promise<ControlReply>((resolve) => this.checkpointReplies.set(token, resolve));
+        this.dispatch({ type: 'ControlRequest', atMs: Date.now(), request: { op: 'checkpoint', token } });
+        return reply;
       }
     }
   }
 
   status(): JobStatus {
-    return {
-      job: this.jobId,
-      state: this.state,
-      generation: this.world?.generation ?? 0,
-      workers: this.sessions.size,
-      epoch: this.currentPlan?.epoch ?? this.planState?.epoch ?? 0,
-      globalStep: this.stepsDone,
-      loss: this.lastLoss,
-      samplesPerSec: this.recentSamplesPerSec,
-      lastCheckpoint: this.lastCheckpoint,
-    };
+    if (this.controller) return this.controller.status();
+    return { job: this.jobId, state: this.state, generation: 0, workers: 0, epoch: 0, globalStep: 0, loss: null, samplesPerSec: null, lastCheckpoint: null };
   }
 
   /** Stops the job at the next step every rank agrees on; rank 0 writes a final checkpoint. */
   requestStop(reason: string): void {
-    if (this.state === 'finished' || this.state === 'failed') return;
-    if (this.state === 'rendezvous') {
-      this.rendezvous.close(`job stopped: ${reason}`);
-      this.finish('stopped');
-      return;
-    }
-    if (this.state === 'stopping') return;
-    this.stopReason = reason;
-    this.setState('stopping');
-    this.publish('stopping', { reason });
-    this.broadcastStop(reason);
+    this.dispatch({ type: 'ControlRequest', atMs: Date.now(), request: { op: 'stop', reason } });
   }
 
   /** Fails the job from outside (e.g. the launcher saw a worker process exit before joining). */
   abort(message: string, code = 'WorkerExitedError', lostRank = -1): void {
-    if (this.state === 'rendezvous') this.rendezvous.close(message);
-    this.fail(message, code, lostRank);
+    this.dispatch({ type: 'ControlRequest', atMs: Date.now(), request: { op: 'abort', message, code, lostRank } });
   }
 
   async close(): Promise<void> {
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    if (this.failureTimer) clearTimeout(this.failureTimer);
-    this.rendezvous?.close('coordinator closed');
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    await this.stateWriter?.flush();
     await this.metricsServer?.close().catch(() => undefined);
-    for (const s of this.sessions.values()) {
-      if (!s.closed) { s.closed = true; s.call.end(); }
-    }
+    for (const call of this.sessions.values()) call.end();
+    this.sessions.clear();
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => { this.server.forceShutdown(); resolve(); }, 2_000);
       this.server.tryShutdown(() => { clearTimeout(t); resolve(); });
     });
   }
 
-  // --- rendezvous -----------------------------------------------------------------------------
+  // --- gRPC -> events -------------------------------------------------------------------------
 
   private handleJoin(call: grpc.ServerUnaryCall<JoinRequest__Output, JoinResponse>, callback: grpc.sendUnaryData<JoinResponse>): void {
-    const req = call.request;
-    call.on('cancelled', () => this.rendezvous.withdraw(req));
-    this.rendezvous.join(req).then(({ world, member }) => {
-      callback(null, {
-        jobId: world.jobId,
-        generation: world.generation,
-        rank: member.rank,
-        worldSize: world.members.length,
-        localRank: member.localRank,
-        localWorldSize: member.localWorldSize,
-        ring: world.ring,
-        jobSpecJson: JSON.stringify(this.spec),
-        resume: this.resume ? { checkpointDir: this.resume.checkpointPath, globalStep: this.resume.globalStep } : null,
-      });
-    }, (err: Error) => {
-      const code = err instanceof RendezvousTimeoutError ? grpc.status.DEADLINE_EXCEEDED : grpc.status.FAILED_PRECONDITION;
-      callback({ code, details: err.message, name: err.name, message: err.message });
-    });
+    const r = call.request;
+    const token = this.nextToken++;
+    this.joinReplies.set(token, callback);
+    this.dispatch({ type: 'WorkerJoined', atMs: Date.now(), token, join: {
+      jobId: r.jobId, workerId: r.workerId, peerAddress: r.peerAddress, hostname: r.hostname, pid: r.pid,
+      localRankHint: r.localRankHint, backend: r.backend, metricsAddress: r.metricsAddress,
+    } });
   }
-
-  private onWorldFormed(world: WorldGeneration): void {
-    this.world = world;
-    const desc = world.members.map((m) => `rank ${m.rank}=${m.hostname}/${m.localRank} pid ${m.pid} peer ${m.peerAddress}`).join('; ');
-    this.log(`world generation ${world.generation} formed: ${desc}`);
-    this.publish('world-formed', { workers: world.members.length, members: world.members });
-    this.metrics.onWorldFormed(world.generation, world.members.length);
-    // A rank that joined but never opens its session (crashed right after Join) must not hang the job.
-    const sessionDeadlineMs = this.options.rendezvousTimeoutMs ?? DEFAULT_RENDEZVOUS_TIMEOUT_MS;
-    setTimeout(() => {
-      if (this.state !== 'rendezvous') return;
-      const missing = world.members.filter((m) => !this.sessions.has(m.rank)).map((m) => m.rank);
-      this.fail(`rank ${missing.join(', rank ')} joined but opened no session within ${sessionDeadlineMs} ms`, 'WorkerLostError', missing[0] ?? -1);
-    }, sessionDeadlineMs).unref();
-    this.stragglers.reset();
-    this.vanishing.reset();
-  }
-
-  // --- sessions -------------------------------------------------------------------------------
 
   private handleSession(call: SessionCall): void {
-    let session: WorkerSession | null = null;
+    let workerId: string | null = null;
     call.on('data', (msg: WorkerMessage__Output) => {
-      if (!session) {
-        const problem = this.checkSessionIdentity(msg);
-        if (problem) {
-          call.emit('error', new Error(problem));
+      const from: Envelope = { workerId: msg.workerId, generation: Number(msg.generation), rank: msg.rank };
+      const atMs = Date.now();
+      if (workerId === null) {
+        if (msg.body !== 'hello' || !msg.workerId) {
+          call.emit('error', new Error('the first session message must be hello with a worker_id'));
           call.end();
-          this.log(`refused a session: ${problem}`);
           return;
         }
-        const member = this.world!.members[msg.rank];
-        session = { member, call, lastSeenMs: Date.now(), backend: msg.hello?.backend ?? '', done: false, closed: false, reportedError: false };
-        this.sessions.set(msg.rank, session);
-        const metricsAt = msg.hello?.metricsAddress ? `, metrics http://${msg.hello.metricsAddress}/metrics` : '';
-        this.log(`rank ${msg.rank} session open (backend ${session.backend || 'unknown'}${metricsAt})`);
-        this.publish('worker-joined', { rank: msg.rank, hostname: member.hostname, pid: member.pid, backend: session.backend });
-        if (this.sessions.size === this.world!.members.length) this.beginTraining();
+        workerId = msg.workerId;
+        const old = this.sessions.get(workerId);
+        this.sessions.set(workerId, call);
+        if (old && old !== call) old.end();
+        this.dispatch({ type: 'SessionOpened', atMs, from, jobId: msg.jobId, backend: msg.hello?.backend ?? '', metricsAddress: msg.hello?.metricsAddress ?? '' });
         return;
       }
-      if (msg.generation !== this.world?.generation || msg.rank !== session.member.rank || msg.jobId !== this.jobId) {
-        this.log(`ignored a message claiming job ${msg.jobId} gen ${msg.generation} rank ${msg.rank} on rank ${session.member.rank}'s session`);
-        return;
-      }
-      session.lastSeenMs = Date.now();
-      this.onWorkerMessage(session, msg);
+      if (msg.workerId !== workerId) return;
+      const ev = this.toEvent(msg, from, atMs);
+      if (ev) this.dispatch(ev);
     });
     const onGone = (why: string) => {
-      if (!session || session.closed) return;
-      session.closed = true;
-      if (!session.done && !session.reportedError && this.state !== 'finished' && this.state !== 'failed') {
-        this.recordLoss(session.member.rank, `session closed (${why})`);
-      }
+      if (workerId === null || this.sessions.get(workerId) !== call) return;
+      this.sessions.delete(workerId);
+      this.dispatch({ type: 'SessionClosed', atMs: Date.now(), workerId, why });
     };
     call.on('end', () => { onGone('stream ended'); call.end(); });
-    call.on('cancelled', () => onGone('connection lost'));
-    call.on('error', (err: Error) => onGone(err.message));
+    call.on('error', (err) => onGone(err.message));
+    call.on('cancelled', () => onGone('cancelled'));
+    call.on('close', () => onGone('closed'));
   }
 
-  private checkSessionIdentity(msg: WorkerMessage__Output): string | null {
-    if (msg.body !== 'hello') return `first session message must be hello, got ${msg.body ?? 'nothing'}`;
-    if (msg.jobId !== this.jobId) return `session from job '${msg.jobId}', this coordinator runs '${this.jobId}'`;
-    if (!this.world) return 'no world formed yet';
-    if (msg.generation !== this.world.generation) return `session from generation ${msg.generation}, current generation is ${this.world.generation}`;
-    if (msg.rank < 0 || msg.rank >= this.world.members.length) return `rank ${msg.rank} is outside world size ${this.world.members.length}`;
-    if (this.sessions.has(msg.rank)) return `rank ${msg.rank} already has a session`;
-    return null;
-  }
-
-  private onWorkerMessage(session: WorkerSession, msg: WorkerMessage__Output): void {
+  private toEvent(msg: WorkerMessage__Output, from: Envelope, atMs: number): ControllerEvent | null {
     switch (msg.body) {
-      case 'heartbeat':
-        return;
-      case 'step':
-        if (msg.step) this.onStepReport(msg.rank, msg.step);
-        return;
-      case 'epoch':
-        if (msg.epoch) this.onEpochReport(msg.epoch);
-        return;
+      case 'heartbeat': return { type: 'Heartbeat', atMs, from };
+      case 'step': return msg.step ? { type: 'StepReported', atMs, from, report: msg.step } : null;
+      case 'epoch': return msg.epoch ? { type: 'EpochReported', atMs, from, report: msg.epoch } : null;
       case 'checkpoint':
-        if (msg.checkpoint) {
-          this.lastCheckpoint = msg.checkpoint.path;
-          this.metrics.onCheckpoint();
-          this.publish('checkpoint-written', { path: msg.checkpoint.path, globalStep: msg.checkpoint.globalStep });
-          this.log(`checkpoint written at step ${msg.checkpoint.globalStep}: ${msg.checkpoint.path}`);
-          for (const reply of this.pendingCheckpointReplies.splice(0)) reply(msg.checkpoint.path);
-        }
-        return;
+        return msg.checkpoint ? { type: 'CheckpointReported', atMs, from, globalStep: Number(msg.checkpoint.globalStep), path: msg.checkpoint.path } : null;
       case 'error':
-        session.reportedError = true;
-        if (msg.error) this.onWorkerError(msg.rank, msg.error.code, msg.error.message, msg.error.peerRank);
-        return;
-      case 'done':
-        session.done = true;
-        if ([...this.sessions.values()].every((s) => s.done) && this.state !== 'failed') {
-          this.finish(this.stopReason && this.stopReason !== 'finished' ? 'stopped' : 'succeeded');
-        }
-        return;
-      default:
-        return;
-    }
-  }
-
-  // --- training -------------------------------------------------------------------------------
-
-  private beginTraining(): void {
-    this.setState('running');
-    this.trainStartMs = Date.now();
-    this.lastStepMs = this.trainStartMs;
-    const heartbeatTimeoutMs = this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
-    this.heartbeatTimer = setInterval(() => {
-      const now = Date.now();
-      for (const s of this.sessions.values()) {
-        if (!s.done && !s.closed && now - s.lastSeenMs > heartbeatTimeoutMs) {
-          this.recordLoss(s.member.rank, `no heartbeat for ${now - s.lastSeenMs} ms`);
-        }
+        return msg.error ? { type: 'WorkerError', atMs, from, code: msg.error.code, message: msg.error.message, peerRank: msg.error.peerRank } : null;
+      case 'done': return { type: 'Done', atMs, from, globalStep: Number(msg.done?.globalStep ?? 0) };
+      case 'parked': {
+        const p = msg.parked;
+        return p ? { type: 'Parked', atMs, from, leftGeneration: Number(p.leftGeneration), completedSteps: Number(p.completedSteps), digest: p.stateDigest, reason: p.reason } : null;
       }
-    }, Math.min(1_000, heartbeatTimeoutMs / 4));
-    this.heartbeatTimer.unref();
-    this.sendNextPlanOrFinish();
+      case 'synced': {
+        const s = msg.synced;
+        return s ? { type: 'Synced', atMs, from, generation: Number(s.generation), completedSteps: Number(s.completedSteps), digest: s.stateDigest } : null;
+      }
+      default: return null;
+    }
   }
 
-  private countRemainingSteps(): number {
-    const G = this.options.workers * this.spec.training.batchSize;
-    const n = this.planState.datasetSize;
-    let steps = Math.floor((n - this.planState.consumed) / G);
-    for (let e = this.planState.epoch + 1; e < this.epochs; e++) steps += Math.floor(n / G);
-    if (this.planState.epoch >= this.epochs) steps = 0;
-    return Math.min(steps, this.maxSteps - this.globalStep);
-  }
+  // --- commands -> effects --------------------------------------------------------------------
 
-  private sendNextPlanOrFinish(): void {
-    if (this.state !== 'running') {
-      if (this.state === 'stopping') this.broadcastStop(this.stopReason ?? 'stop requested');
+  private dispatch(event: ControllerEvent): void {
+    if (!this.controller) {
+      if (event.type === 'WorkerJoined') this.replyJoinRefused(event.token, 'coordinator is starting');
       return;
     }
-    const stepsLeft = this.maxSteps - this.globalStep;
-    if (this.planState.epoch >= this.epochs || stepsLeft <= 0) {
-      this.stopReason = 'finished';
-      this.broadcastStop('finished');
-      return;
-    }
-    const world = this.world!;
-    let plan: EpochShardPlan;
-    try {
-      plan = planEpoch(this.planState, world.members.length, this.spec.training.batchSize, stepsLeft);
-    } catch (err) {
-      this.fail((err as Error).message, 'ShardPlanError');
-      return;
-    }
-    this.currentPlan = plan;
-    const stepsInEpoch = plan.firstStepInEpoch + plan.steps;
-    this.log(`epoch ${plan.epoch + 1}/${this.epochs}: ${plan.steps} steps (global batch ${world.members.length * plan.batchSize}, from step ${plan.firstStepInEpoch} of ${stepsInEpoch})`);
-    for (const s of this.sessions.values()) {
-      const rank = s.member.rank;
-      s.call.write({
-        plan: {
-          epoch: plan.epoch,
-          firstStepInEpoch: plan.firstStepInEpoch,
-          steps: plan.steps,
-          batchSize: plan.batchSize,
-          indices: Array.from(plan.ranks[rank].indices),
-          validationIndices: Array.from(validationShard(this.sizes.testSize, world.members.length, rank)),
-          firstGlobalStep: this.globalStep,
-          planStateJson: JSON.stringify(planPosition(plan)),
-        },
-      });
-    }
-    if (plan.steps === 0) {
-      // Nothing to train (e.g. a resume at the very end of an epoch): still validate and move on.
-      this.log('plan has no full global batch left in this epoch; moving to the next');
+    for (const c of this.controller.handle(event)) this.carryOut(c);
+  }
+
+  private carryOut(c: ControllerCommand): void {
+    switch (c.type) {
+      case 'ReplyJoin': {
+        if (!c.ok) return this.replyJoinRefused(c.token, c.reason);
+        const cb = this.joinReplies.get(c.token);
+        this.joinReplies.delete(c.token);
+        cb?.(null, { jobId: c.jobId, workerId: c.workerId, jobSpecJson: JSON.stringify(this.spec) });
+        return;
+      }
+      case 'SendWorld': return this.send(c.workerId, { world: c.world });
+      case 'SendPlan': return this.send(c.workerId, { plan: c.plan });
+      case 'SendReform': return this.send(c.workerId, { command: { reform: { generation: c.generation, reason: c.reason } } });
+      case 'SendAbandon': return this.send(c.workerId, { abandon: { generation: c.generation, reason: c.reason, lostRanks: c.lostRanks } });
+      case 'SendStop': return this.send(c.workerId, { command: { stop: { reason: c.reason } } });
+      case 'SendAbort': return this.send(c.workerId, { abort: { reason: c.reason, lostRank: c.lostRank } });
+      case 'SendCheckpointNow':
+        return this.send(c.workerId, { command: { checkpoint: { afterGlobalStep: c.afterGlobalStep, path: c.path, planStateJson: c.planStateJson } } });
+      case 'CloseSession': {
+        const call = this.sessions.get(c.workerId);
+        if (call) {
+          this.sessions.delete(c.workerId);
+          call.emit('error', new Error(c.reason));
+          call.end();
+        }
+        return;
+      }
+      case 'SetTimer': {
+        const old = this.timers.get(c.name);
+        if (old) clearTimeout(old);
+        const t = setTimeout(() => {
+          this.timers.delete(c.name);
+          this.dispatch({ type: 'TimerFired', atMs: Date.now(), name: c.name });
+        }, c.ms);
+        t.unref();
+        this.timers.set(c.name, t);
+        return;
+      }
+      case 'ClearTimer': {
+        const t = this.timers.get(c.name);
+        if (t) clearTimeout(t);
+        this.timers.delete(c.name);
+        return;
+      }
+      case 'Publish':
+        this.emitWorldChange(c.kind, c.generation, c.data);
+        this.options.bus?.publish({ job: this.spec.name, kind: c.kind, time: new Date().toISOString(), generation: c.generation, data: c.data });
+        return;
+      case 'WriteState': this.stateWriter?.write(c.state); return;
+      case 'Finish': return this.onFinish(c.result);
+      case 'Log': this.log(c.line); return;
+      case 'StateChanged':
+        if (c.state !== this.state) {
+          this.state = c.state;
+          this.emit('state', c.state);
+        }
+        if (c.phase === Phase.Syncing) { this.stragglers.reset(); this.vanishing.reset(); }
+        return;
+      case 'StepCompleted':
+        this.emit('step', c.progress);
+        this.observeStepHealth(c.progress.globalStep - 1, c.reports);
+        return;
+      case 'EpochCompleted':
+        this.metrics.onValidation(c.validation);
+        this.metrics.onEpoch(c.nextEpoch);
+        this.emit('validation', c.validation);
+        return;
+      case 'WorldFormed': this.metrics.onWorldFormed(c.generation, c.workers); return;
+      case 'WorkerCounted':
+        if (c.change === 'lost') { this.metrics.onWorkerFailure(-1); this.metrics.onWorkerLost(); } else this.metrics.onWorkerJoined();
+        return;
+      case 'RecoveryMeasured': this.metrics.onRecovery(c.seconds); return;
+      case 'CheckpointCounted': this.metrics.onCheckpoint(); return;
+      case 'ReplyCheckpoint': {
+        const reply = this.checkpointReplies.get(c.token);
+        this.checkpointReplies.delete(c.token);
+        reply?.(c.ok ? { ok: true, checkpoint: c.path } : { ok: false, error: c.error });
+        return;
+      }
     }
   }
 
-  private onStepReport(rank: number, report: StepReport__Output): void {
-    const list = this.stepReports.get(report.globalStep) ?? [];
-    list.push({ ...report, rank });
-    this.stepReports.set(report.globalStep, list);
-    if (list.length < (this.world?.members.length ?? 0)) return;
-    this.stepReports.delete(report.globalStep);
-    const now = Date.now();
-    const samples = list.reduce((a, r) => a + r.samples, 0);
-    const loss = list.reduce((a, r) => a + r.loss, 0) / list.length;
-    this.samplesTrained += samples;
-    const dt = (now - this.lastStepMs) / 1000;
-    this.lastStepMs = now;
-    const instant = dt > 0 ? samples / dt : 0;
-    this.recentSamplesPerSec = this.recentSamplesPerSec === null ? instant : 0.8 * this.recentSamplesPerSec + 0.2 * instant;
-    this.lastLoss = loss;
-    this.stepsDone = Math.max(this.stepsDone, report.globalStep + 1);
-    const plan = this.currentPlan;
-    const progress: StepProgress = {
-      globalStep: report.globalStep + 1,
-      totalSteps: this.totalSteps,
-      epoch: report.epoch,
-      epochs: this.epochs,
-      stepInEpoch: report.stepInEpoch + 1,
-      stepsInEpoch: plan ? plan.firstStepInEpoch + plan.steps : 0,
-      loss,
-      samplesPerSec: this.recentSamplesPerSec,
-    };
-    this.emit('step', progress);
-    this.checkReplicasAgree(report.globalStep, list);
-    this.observeStepHealth(report.globalStep, list);
+  private replyJoinRefused(token: number, reason: string): void {
+    const cb = this.joinReplies.get(token);
+    this.joinReplies.delete(token);
+    cb?.({ code: grpc.status.FAILED_PRECONDITION, details: reason, name: 'JoinRefusedError', message: reason });
   }
 
-  /** Sampled steps carry a digest of each rank's weights; replicas that differ cannot be averaged back. */
-  private checkReplicasAgree(globalStep: number, reports: RankedStepReport[]): void {
-    const digests = reports.filter((r) => r.weightsDigest !== '').map((r) => ({ rank: r.rank, digest: r.weightsDigest }));
-    if (digests.length < 2 || digests.every((d) => d.digest === digests[0].digest)) return;
-    const err = new WeightsDivergedError(globalStep, digests.sort((a, b) => a.rank - b.rank));
-    this.fail(err.message, err.code);
+  private send(workerId: string, msg: CoordinatorMessage): void {
+    const call = this.sessions.get(workerId);
+    if (call && !call.writableEnded) call.write(msg);
   }
 
-  private observeStepHealth(globalStep: number, reports: RankedStepReport[]): void {
-    const byRank = [...reports].sort((a, b) => a.rank - b.rank);
+  private onFinish(result: JobResult): void {
+    if (this.finished) return;
+    this.finished = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    for (const [token] of this.joinReplies) this.replyJoinRefused(token, `job ${this.jobId} is over`);
+    // Give in-flight messages (abort, stop) a moment to reach workers before the streams close.
+    setTimeout(() => {
+      for (const call of this.sessions.values()) call.end();
+      this.sessions.clear();
+    }, 200).unref();
+    const flushed = this.stateWriter?.flush() ?? Promise.resolve();
+    void flushed.then(() => this.settle(result));
+  }
+
+  private observeStepHealth(globalStep: number, byRank: RankedStepReport[]): void {
     // A ranked StepReport carries every field the metrics read (shared StepObservation).
     this.metrics.onStepReports(globalStep, byRank);
     if (byRank.length > 1) {
@@ -500,148 +430,20 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     }
   }
 
-  private onEpochReport(report: EpochReport__Output): void {
-    const list = this.epochReports.get(report.epoch) ?? [];
-    list.push(report);
-    this.epochReports.set(report.epoch, list);
-    if (list.length < (this.world?.members.length ?? 0)) return;
-    this.epochReports.delete(report.epoch);
-    const plan = this.currentPlan!;
-    this.globalStep += plan.steps;
-    this.planState = plan.next;
-    const count = list.reduce((a, r) => a + Number(r.valCount), 0);
-    const values = list.reduce((a, r) => a + Number(r.valValues), 0);
-    const sum = (f: (r: EpochReport__Output) => number) => list.reduce((a, r) => a + f(r), 0);
-    const metrics = this.spec.validation.metrics;
-    const task = this.sizes.task;
-    const result: ValidationResult = {
-      epoch: report.epoch,
-      globalStep: this.globalStep,
-      count,
-      loss: count > 0 ? sum((r) => r.valLossSum) / count : Number.NaN,
-    };
-    if (count > 0 && (task === 'classification' || metrics.includes('accuracy'))) result.accuracy = sum((r) => r.valCorrect) / count;
-    if (values > 0 && (task === 'regression' || metrics.includes('mse'))) result.mse = sum((r) => r.valSqErrorSum) / values;
-    if (values > 0 && (task === 'regression' || metrics.includes('mae'))) result.mae = sum((r) => r.valAbsErrorSum) / values;
-    this.lastValidation = result;
-    this.metrics.onValidation(result);
-    this.metrics.onEpoch(plan.next.epoch);
-    this.emit('validation', result);
-    this.publish('epoch-done', { ...result });
-    this.sendNextPlanOrFinish();
-  }
-
-  // --- failures -------------------------------------------------------------------------------
-
-  private recordLoss(rank: number, why: string): void {
-    this.log(`rank ${rank} lost: ${why}`);
-    this.metrics.onWorkerFailure(rank);
-    this.publish('worker-lost', { rank, reason: why });
-    this.noteFailure((f) => f.lostRanks.add(rank), `rank ${rank} lost: ${why}`);
-  }
-
-  private onWorkerError(rank: number, code: string, message: string, peerRank: number): void {
-    this.log(`rank ${rank} reported ${code}: ${message}`);
-    if (code === 'NonFiniteLossError') {
-      this.publish('non-finite-loss', { rank, message });
-      this.fail(message, code);
-      return;
-    }
-    this.noteFailure((f) => f.blamed.push({ by: rank, rank: peerRank, code, message }), `rank ${rank}: ${message}`);
-  }
-
-  /**
-   * A failure usually shows up several ways at once (a broken session, peers' collective errors).
-   * Collect evidence for a moment, then name the lost rank: a broken session is the strongest proof.
-   */
-  private noteFailure(add: (f: FailureEvidence) => void, first: string): void {
-    if (this.state === 'finished' || this.state === 'failed') return;
-    if (!this.failure) {
-      this.failure = { lostRanks: new Set(), blamed: [], first };
-      this.failureTimer = setTimeout(() => this.concludeFailure(), FAILURE_SETTLE_MS);
-    }
-    add(this.failure);
-  }
-
-  private concludeFailure(): void {
-    const f = this.failure!;
-    // In the order the sessions broke: the first is the cause, later ones may be consequences.
-    let lost = [...f.lostRanks];
-    if (lost.length === 0) lost = [...new Set(f.blamed.filter((b) => b.rank >= 0).map((b) => b.rank))];
-    const lostRank = lost.length > 0 ? lost[0] : -1;
-    const detail = f.blamed.length > 0 ? ` (${f.blamed[0].message})` : '';
-    const message = lost.length > 0
-      ? `lost worker rank ${lost.join(', rank ')}: ${f.first}${detail}`
-      : `training failed: ${f.first}`;
-    this.fail(message, lost.length > 0 ? 'WorkerLostError' : (f.blamed[0]?.code ?? 'WorkerError'), lostRank);
-  }
-
-  private fail(message: string, code: string, lostRank = -1): void {
-    if (this.state === 'finished' || this.state === 'failed') return;
-    this.log(`job failed: ${message}`);
-    this.broadcastMessage({ abort: { reason: message, lostRank } });
-    this.publish('failed', { error: message, code, lostRank });
-    this.finish('failed', { error: message, errorCode: code, lostRank: lostRank >= 0 ? lostRank : undefined });
-  }
-
-  private finish(status: JobResult['status'], extra: Partial<JobResult> = {}): void {
-    if (this.state === 'finished' || this.state === 'failed') return;
-    this.setState(status === 'failed' ? 'failed' : 'finished');
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
-    if (this.shutdownTimer) clearTimeout(this.shutdownTimer);
-    const trainSeconds = this.trainStartMs > 0 ? (Date.now() - this.trainStartMs) / 1000 : 0;
-    const backends = [...new Set([...this.sessions.values()].map((s) => s.backend).filter(Boolean))];
-    const result: JobResult = {
-      status,
-      jobId: this.jobId,
-      workers: this.world?.members.length ?? 0,
-      steps: this.stepsDone,
-      epochs: this.planState?.epoch ?? 0,
-      loss: this.lastLoss,
-      accuracy: this.lastValidation?.accuracy ?? null,
-      validation: this.lastValidation,
-      samplesPerSec: trainSeconds > 0 ? this.samplesTrained / trainSeconds : null,
-      wallSeconds: (Date.now() - this.startMs) / 1000,
-      backend: backends.length > 0 ? backends.join(',') : null,
-      lastCheckpoint: this.lastCheckpoint,
-      ...extra,
-    };
-    if (status !== 'failed') this.publish('finished', { ...result });
-    // Give in-flight messages (abort, stop) a moment to reach workers before the streams close.
-    setTimeout(() => {
-      for (const s of this.sessions.values()) if (!s.closed) { s.closed = true; s.call.end(); }
-    }, 200).unref();
-    this.settle(result);
-  }
-
-  // --- helpers --------------------------------------------------------------------------------
-
-  /** Tells every rank to stop, and gives them SHUTDOWN_GRACE_MS to write the final checkpoint and say done. */
-  private broadcastStop(reason: string): void {
-    this.broadcastMessage({ command: { stop: { reason } } });
-    if (this.shutdownTimer) return;
-    this.shutdownTimer = setTimeout(() => {
-      const missing = [...this.sessions.values()].filter((s) => !s.done).map((s) => s.member.rank);
-      if (missing.length > 0) {
-        this.fail(`rank ${missing.join(', rank ')} did not finish within ${SHUTDOWN_GRACE_MS} ms after the stop`, 'ShutdownTimeoutError', missing[0]);
-      }
-    }, SHUTDOWN_GRACE_MS);
-    this.shutdownTimer.unref();
-  }
-
-  private broadcastMessage(msg: CoordinatorMessage): void {
-    for (const s of this.sessions.values()) {
-      if (!s.closed) s.call.write(msg);
-    }
-  }
-
-  private setState(state: JobState): void {
-    this.state = state;
-    this.emit('state', state);
+  private emitWorldChange(kind: EventKind, generation: number, data: Record<string, unknown>): void {
+    const map = { 'world-formed': 'formed', 'worker-lost': 'lost', 'worker-joined': 'joined' } as const;
+    if (!(kind in map)) return;
+    const worldSize = kind === 'world-formed' ? Number(data.workers) : this.status().workers;
+    this.emit('world', {
+      kind: map[kind as keyof typeof map], generation, worldSize,
+      workerId: typeof data.workerId === 'string' ? data.workerId : undefined,
+      rank: typeof data.rank === 'number' ? data.rank : undefined,
+      reason: typeof data.reason === 'string' ? data.reason : undefined,
+    });
   }
 
   private publish(kind: EventKind, data: Record<string, unknown>): void {
-    this.options.bus?.publish({ job: this.spec.name, kind, time: new Date().toISOString(), generation: this.world?.generation ?? 0, data: { jobId: this.jobId, ...data } });
+    const generation = this.controller?.status().generation ?? 0;
+    this.options.bus?.publish({ job: this.spec.name, kind, time: new Date().toISOString(), generation, data: { jobId: this.jobId, ...data } });
   }
 }
-

@@ -1,11 +1,11 @@
 // Reads where a resumed job starts: the newest valid checkpoint's training state. Verification of
-// checksums is the checkpoint module's; the coordinator only reads the JSON it needs to plan.
+// checksums is shared code (no tfjs); the coordinator only reads the JSON it needs to plan.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { resolveResumePath } from '@dtrain/shared/checkpoint-discovery';
 import { CheckpointCorruptError } from '@dtrain/shared/errors';
 import type { JobSpec } from '@dtrain/shared/job-spec';
 import { isPlanState, type ShardPlanState } from '@dtrain/shared/shard-plan';
-import { resolveResumePath } from '@dtrain/worker/checkpoint/find-checkpoint';
 
 export interface ResumeState {
   checkpointPath: string;

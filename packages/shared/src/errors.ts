@@ -97,3 +97,64 @@ export class WeightsDivergedError extends DtrainError {
     super(`worker weights diverged at step ${globalStep}: ${digests.map((d) => `rank ${d.rank} ${d.digest}`).join(', ')}`);
   }
 }
+
+// --- elastic training (docs/elastic.md) --------------------------------------------------------
+
+/** A member of a world generation is gone (session broke, heartbeat silent, or blamed by its peers). */
+export class WorkerLostError extends DtrainError {
+  constructor(readonly rank: number, readonly generation: number, readonly reason: string) {
+    super(`lost worker rank ${rank} of generation ${generation}: ${reason}`);
+  }
+}
+
+/** A worker process the launcher started exited (or was killed) before the job ended. */
+export class WorkerExitedError extends DtrainError {
+  constructor(readonly localRank: number, readonly pid: number, readonly exit: string) {
+    super(`worker process ${localRank} (pid ${pid}) exited with ${exit} before the job ended`);
+  }
+}
+
+/** Ranks that did not write their final checkpoint and say done within the grace period after a stop. */
+export class ShutdownTimeoutError extends DtrainError {
+  constructor(readonly ranks: number[], readonly graceMs: number) {
+    super(`rank ${ranks.join(', rank ')} did not finish within ${graceMs} ms after the stop`);
+  }
+}
+
+/**
+ * Membership changed: the current generation ends at this step on every rank (Horovod's
+ * HostsUpdatedInterrupt). Not a failure: it never counts against a restart budget.
+ */
+export class WorldChangedInterrupt extends DtrainError {
+  constructor(readonly generation: number, readonly reason: string) {
+    super(`world generation ${generation} ended: ${reason}`);
+  }
+}
+
+/** Fewer than --workers MIN remained and no replacement came within the rendezvous timeout. */
+export class BelowMinWorkersError extends DtrainError {
+  constructor(readonly present: number, readonly minWorkers: number, readonly waitedMs: number) {
+    super(`only ${present} worker(s) left, below the minimum of ${minWorkers}, and none joined within ${waitedMs} ms`);
+  }
+}
+
+/** A worker found no coordinator (first contact or after losing it) within its deadline. */
+export class CoordinatorUnreachableError extends DtrainError {
+  constructor(readonly address: string, readonly waitedMs: number, detail: string) {
+    super(`no coordinator at ${address} within ${waitedMs} ms: ${detail}`);
+  }
+}
+
+/** Join refused: the job is full (MAX workers), over, or another job's. */
+export class JoinRefusedError extends DtrainError {
+  constructor(readonly address: string, readonly reason: string) {
+    super(`join refused by coordinator ${address}: ${reason}`);
+  }
+}
+
+/** coordinator-state.json exists but cannot be used to take a job over (unreadable, malformed, other job). */
+export class CoordinatorStateError extends DtrainError {
+  constructor(readonly path: string, readonly detail: string) {
+    super(`coordinator state file ${path} cannot be used: ${detail}`);
+  }
+}

@@ -8,14 +8,17 @@
 //   CHECKPOINT_VOTES ranks asked to checkpoint now: > 0 means rank 0 writes one after this step
 //   NONFINITE_VOTES ranks whose loss was NaN/Inf: > 0 means nobody applies this step (a non-finite
 //                   gradient needs no vote: it makes the summed buffer non-finite on every rank)
+//   REFORM_VOTES    ranks told that membership changes (Command.Reform): > 0 means every rank applies
+//                   this step and then leaves the generation together (Horovod's check_host_updates)
 // Agreement this way costs no extra round trip and can never split the world across steps.
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 
-export const CONTROL_SLOTS = 3;
+export const CONTROL_SLOTS = 4;
 export const SLOT_STOP_VOTES = 0;
 export const SLOT_CHECKPOINT_VOTES = 1;
 export const SLOT_NONFINITE_VOTES = 2;
+export const SLOT_REFORM_VOTES = 3;
 
 export interface GradientLayoutEntry {
   /** tf.Variable name: the key the optimizer uses. */

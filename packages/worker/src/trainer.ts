@@ -1,13 +1,14 @@
 // One synchronous data-parallel step: forward + backward on the local batch, gradients fused and
 // all-reduced with the ring, averaged, applied. Every rank applies the same averaged gradient to the
-// same weights, so weights stay identical without ever being sent again.
+// same weights, so weights stay identical without ever being sent again. The collective is the
+// current world generation's: the worker swaps it (setCollective) whenever the world re-forms.
 import * as tf from '@tensorflow/tfjs';
 import type { LossName } from '@dtrain/shared/job-spec';
 import { addEvalSums, emptyEvalSums, evaluateBatch, lossFunction, type EvalSums, type LossFn } from '@dtrain/shared/model/losses';
 import type { Batch } from '@dtrain/shared/data/api';
 import type { Collective } from './collective/api';
 import {
-  FusedGradients, SLOT_CHECKPOINT_VOTES, SLOT_NONFINITE_VOTES, SLOT_STOP_VOTES,
+  FusedGradients, SLOT_CHECKPOINT_VOTES, SLOT_NONFINITE_VOTES, SLOT_REFORM_VOTES, SLOT_STOP_VOTES,
 } from './fused-gradients';
 
 export const VALIDATION_BATCH_SIZE = 512;
@@ -15,6 +16,8 @@ export const VALIDATION_BATCH_SIZE = 512;
 export interface StepVotes {
   stop: boolean;
   checkpoint: boolean;
+  /** This rank was told that membership changes: the generation ends after this step on every rank. */
+  reform?: boolean;
 }
 
 export interface StepOutcome {
@@ -24,6 +27,8 @@ export interface StepOutcome {
   applied: boolean;
   stop: boolean;
   checkpoint: boolean;
+  /** Some rank voted REFORM: every rank leaves the generation after this (applied) step. */
+  reform: boolean;
   computeSeconds: number;
   allreduceSeconds: number;
   allreduceBytes: number;
@@ -33,7 +38,8 @@ export interface TrainerOptions {
   model: tf.LayersModel;
   optimizer: tf.Optimizer;
   loss: LossName;
-  collective: Collective;
+  /** null until the first world generation is formed. */
+  collective: Collective | null;
   task: 'classification' | 'regression';
 }
 
@@ -50,9 +56,24 @@ export class Trainer {
     return this.options.model;
   }
 
+  get optimizer(): tf.Optimizer {
+    return this.options.optimizer;
+  }
+
+  /** The collective of the current world generation (rank, world size and ring come with it). */
+  get collective(): Collective {
+    const c = this.options.collective;
+    if (!c) throw new Error('trainer has no collective: no world generation formed yet');
+    return c;
+  }
+
+  setCollective(collective: Collective | null): void {
+    this.options.collective = collective;
+  }
+
   /** Makes every rank start from rank 0's weights. */
   async broadcastInitialWeights(): Promise<void> {
-    const { collective } = this.options;
+    const collective = this.collective;
     this.fused.buffer.fill(0);
     if (collective.rank === 0) this.fused.fuseValues();
     await collective.broadcast(this.fused.buffer, -1, 0);
@@ -60,7 +81,8 @@ export class Trainer {
   }
 
   async step(batch: Batch, globalStep: number, votes: StepVotes): Promise<StepOutcome> {
-    const { model, optimizer, collective } = this.options;
+    const { model, optimizer } = this.options;
+    const collective = this.collective;
     const t0 = performance.now();
     const { value, grads } = tf.variableGrads(
       () => this.lossFn(batch.ys, model.apply(batch.xs, { training: true }) as tf.Tensor),
@@ -78,6 +100,7 @@ export class Trainer {
     this.fused.setControl(SLOT_STOP_VOTES, votes.stop ? 1 : 0);
     this.fused.setControl(SLOT_CHECKPOINT_VOTES, votes.checkpoint ? 1 : 0);
     this.fused.setControl(SLOT_NONFINITE_VOTES, finite ? 0 : 1);
+    this.fused.setControl(SLOT_REFORM_VOTES, votes.reform ? 1 : 0);
     const t1 = performance.now();
     const stats = await collective.allReduceSum(this.fused.buffer, globalStep);
     const t2 = performance.now();
@@ -96,6 +119,7 @@ export class Trainer {
       applied,
       stop: this.fused.control(SLOT_STOP_VOTES) > 0,
       checkpoint: this.fused.control(SLOT_CHECKPOINT_VOTES) > 0,
+      reform: this.fused.control(SLOT_REFORM_VOTES) > 0,
       computeSeconds: (t1 - t0) / 1000,
       allreduceSeconds: (t2 - t1) / 1000,
       allreduceBytes: stats.bytesSent,

@@ -1,26 +1,35 @@
-// A worker process: joins the coordinator, builds the model and its data shard, and trains the plans
-// it is given, all-reducing gradients with its ring neighbours. It never decides membership: ranks,
-// ring, plans and stops come from the coordinator.
+// A worker process: joins the coordinator, builds the model and its data shard once, and then lives
+// through world generations (docs/elastic.md): for each WorldAssignment it builds a collective for
+// that generation, adopts the source rank's state over the ring, and trains the plans it is given,
+// all-reducing gradients with its ring neighbours. It leaves a generation when the coordinator says
+// so (Reform at a step boundary, Abandon at once) or when its own collective fails, and parks until
+// the next assignment. Process, model, optimizer and data stay; rank, world size, ring and collective
+// change. It never decides membership.
 import { hostname } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { openDataset } from '@dtrain/shared/data/dataset';
 import type { Dataset } from '@dtrain/shared/data/api';
-import { DtrainError, NonFiniteLossError, WorldAbortedError } from '@dtrain/shared/errors';
+import {
+  CollectiveMismatchError, CollectiveTimeoutError, CoordinatorUnreachableError, DtrainError, JoinRefusedError,
+  NonFiniteLossError, PeerLostError, WorldAbortedError, WorldChangedInterrupt,
+} from '@dtrain/shared/errors';
 import { validateJobSpec, type BackendName, type JobSpec } from '@dtrain/shared/job-spec';
 import { startMetricsServerWithFallback } from '@dtrain/shared/metrics/metrics-endpoint';
 import type { StepObservation } from '@dtrain/shared/metrics/metric-names';
 import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
 import { buildModel } from '@dtrain/shared/model/build-model';
 import type { EpochPlan__Output } from '@dtrain/shared/proto';
+import type { WorldAssignment__Output } from '@dtrain/shared/generated/dtrain/v1/WorldAssignment';
 import { positionAfter, type PlanPosition } from '@dtrain/shared/shard-plan';
 import { selectBackend } from './backend/select-backend';
 import type { Collective } from './collective/api';
 import { createRingCollective, startPeerServer } from './collective/index';
 import { loadCheckpoint, restoreOptimizer, saveCheckpoint } from './checkpoint/index';
-import { CoordinatorConnection, type WorkerSession } from './coordinator-client';
+import { CoordinatorLink, type WorkerReport } from './coordinator-client';
 import { layerGradientNorms } from './metrics/gradient-norms';
 import { WorkerMetrics } from './metrics/worker-metrics';
 import { createOptimizer, learningRateAt, setLearningRate } from './optimizer-factory';
+import { stateDigest, syncState, type TrainingPosition } from './state-sync';
 import { Trainer } from './trainer';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 180_000;
@@ -41,6 +50,8 @@ export interface WorkerOptions {
   metricsPort?: number;
   metricsHost?: string;
   joinTimeoutMs?: number;
+  /** After losing the coordinator, how long to keep re-joining before CoordinatorUnreachableError. */
+  reconnectTimeoutMs?: number;
   /** Test-only: extra seconds of compute per step, to make a straggler on purpose. */
   testDelayMs?: number;
   /** Test-only: after this global step, nudge one weight of this rank (replicas diverge on purpose). */
@@ -49,93 +60,115 @@ export interface WorkerOptions {
 }
 
 export interface WorkerResult {
+  /** Rank in the last generation (-1 if it ended parked). */
   rank: number;
+  /** Steps this process trained. */
   steps: number;
   backend: string;
+  workerId: string;
+  /** World generations this process was a member of. */
+  generations: number;
 }
 
+/** The failures of a collective that end a generation, not the job: the coordinator re-forms. */
+function isCollectiveFailure(err: unknown): err is DtrainError {
+  return err instanceof PeerLostError || err instanceof CollectiveTimeoutError
+    || err instanceof CollectiveMismatchError || err instanceof WorldAbortedError;
+}
+
+type PlanOutcome = 'epoch' | 'stop' | 'reform' | 'abandon' | 'failed';
+
+interface Membership {
+  generation: number;
+  rank: number;
+  worldSize: number;
+  inWorld: boolean;
+  /** An Abandon (or a lost coordinator) arrived for this generation: leave without applying more. */
+  abandoned: boolean;
+}
 
 export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
-  let log = options.log ?? ((line: string) => process.stderr.write(`[worker] ${line}\n`));
+  const baseLog = options.log ?? ((line: string) => process.stderr.write(`[worker] ${line}\n`));
+  const member: Membership = { generation: 0, rank: -1, worldSize: 0, inWorld: false, abandoned: false };
+  const log = (line: string): void => baseLog(member.inWorld ? `rank ${member.rank}: ${line}` : line);
   const peerHost = options.peerHost ?? '127.0.0.1';
   const peerServer = await startPeerServer({ host: peerHost, port: 0, advertiseHost: options.advertiseHost });
-  const connection = new CoordinatorConnection(options.coordinator);
   let collective: Collective | null = null;
-  let session: WorkerSession | null = null;
-  let metricsServer: MetricsServer | null = null;
-  let dataset: Dataset | null = null;
-  // Ready (for /readyz) once the model holds the world's common weights.
-  let trainingReady = false;
-  try {
-    const joined = await connection.join({
-      jobId: '',
+  let parkedReport: WorkerReport | null = null;
+  const link = new CoordinatorLink({
+    address: options.coordinator,
+    join: {
       peerAddress: peerServer.address,
       hostname: hostname(),
       pid: process.pid,
       localRankHint: options.localRankHint ?? -1,
       backend: options.backend ?? '',
       metricsAddress: '',
-    }, options.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS);
-    const rank = joined.rank;
-    const worldSize = joined.worldSize;
-    const baseLog = log;
-    log = (line) => baseLog(`rank ${rank}: ${line}`);
-    // torchrun's names, for custom model modules and user code.
-    process.env.RANK = String(rank);
-    process.env.WORLD_SIZE = String(worldSize);
-    process.env.LOCAL_RANK = String(joined.localRank);
-    process.env.LOCAL_WORLD_SIZE = String(joined.localWorldSize);
+    },
+    joinTimeoutMs: options.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
+    reconnectTimeoutMs: options.reconnectTimeoutMs,
+    onAbandon: (abandon) => {
+      if (!member.inWorld || Number(abandon.generation) !== member.generation) return;
+      // Abort the collective in flight now: its step is not applied on this rank.
+      member.abandoned = true;
+      collective?.abort(new WorldChangedInterrupt(member.generation, 'abandoned by the coordinator'));
+    },
+    afterReconnect: () => (!member.inWorld && parkedReport ? [parkedReport] : []),
+    log,
+  });
+  let metricsServer: MetricsServer | null = null;
+  let dataset: Dataset | null = null;
+  // Ready (for /readyz) once the model holds the world's common state.
+  let trainingReady = false;
+  try {
+    const joined = await link.join();
     const spec: JobSpec = validateJobSpec(JSON.parse(joined.jobSpecJson), 'job spec from coordinator');
-    log(`joined job ${joined.jobId} generation ${joined.generation} as rank ${rank}/${worldSize} (local rank ${joined.localRank})`);
-
-    const choice = await selectBackend({ requested: options.backend ?? spec.backend, localRank: joined.localRank, log });
+    log(`joined job ${joined.jobId} as worker ${joined.workerId}`);
+    const localRank = Math.max(0, options.localRankHint ?? 0);
+    const choice = await selectBackend({ requested: options.backend ?? spec.backend, localRank, log });
     log(`backend ${choice.name} (${choice.packageName})`);
 
-    const metrics = new WorkerMetrics({ job: spec.name, rank });
+    const metrics = new WorkerMetrics({ job: spec.name, rank: localRank });
     if (options.metricsPort !== undefined) {
-      metricsServer = await startMetricsServerWithFallback(`${options.metricsHost ?? '127.0.0.1'}:${options.metricsPort}`, metrics.registry, () => trainingReady, log);
+      const listen = `${options.metricsHost ?? '127.0.0.1'}:${options.metricsPort}`;
+      metricsServer = await startMetricsServerWithFallback(listen, metrics.registry, () => trainingReady, log);
       log(`metrics on ${metricsServer.url}/metrics`);
     }
 
-    // Open the session before the slow part (data, model, weight broadcast): a setup failure on any
-    // rank then reaches the coordinator as a named error instead of leaving the others waiting.
-    session = connection.openSession(
-      { jobId: joined.jobId, generation: joined.generation, rank },
-      { backend: choice.name, metricsAddress: metricsServer?.address ?? '' },
-    );
+    // Open the session before the slow part (data, model): a setup failure then reaches the
+    // coordinator as a named error instead of leaving the others waiting.
+    link.openSession({ backend: choice.name, metricsAddress: metricsServer?.address ?? '' });
     dataset = await openDataset(spec.dataset, spec.seed);
     const model = await buildModel({ spec, info: dataset.info, seed: spec.seed });
     const optimizer = createOptimizer(spec.optimizer);
-    const resumeFrom = joined.resume?.checkpointDir ?? '';
-    if (resumeFrom) {
-      const loaded = await loadCheckpoint(resumeFrom, { into: model });
-      await restoreOptimizer(optimizer, loaded, { model });
-      log(`restored weights and optimizer state from ${resumeFrom}`);
-    }
-    collective = createRingCollective(peerServer, {
-      jobId: joined.jobId,
-      generation: joined.generation,
-      rank,
-      worldSize,
-      ring: joined.ring,
-      chunkBytes: spec.collective.chunkBytes,
-      timeoutMs: spec.collective.timeoutMs,
-      compression: spec.collective.compression,
-      transport: spec.collective.transport,
-    });
-    const trainer = new Trainer({ model, optimizer, loss: spec.loss, collective, task: dataset.info.task });
-    if (!resumeFrom) await trainer.broadcastInitialWeights();
-    trainingReady = true;
-
+    const trainer = new Trainer({ model, optimizer, loss: spec.loss, collective: null, task: dataset.info.task });
     const ds = dataset;
-    const sess = session;
-    let stepsDone = 0;
-    let globalStep = joined.resume?.globalStep ?? 0;
-    let lastCheckpointStep = resumeFrom ? globalStep : -1;
-    let position: { plan: PlanPosition; stepsDone: number; epoch: number; stepInEpoch: number } | null = null;
 
-    const writeCheckpoint = async (why: string): Promise<void> => {
-      if (rank !== 0 || !spec.checkpoint || !position || lastCheckpointStep === globalStep) return;
+    let stepsDone = 0;
+    let generations = 0;
+    /** Global steps whose update this process's weights include. */
+    let globalStep = 0;
+    /** False until the first sync: a fresh process holds no state worth adopting. */
+    let hasState = false;
+    let lastCheckpointStep = -1;
+    let lastPlan: { plan: PlanPosition; stepsDone: number; epoch: number; firstStepInEpoch: number } | null = null;
+    /** The position that came with adopted state (until this process runs a plan of its own). */
+    let adoptedPosition: TrainingPosition | null = null;
+
+    const currentPosition = (): TrainingPosition | null => {
+      if (!lastPlan) return adoptedPosition;
+      return {
+        epoch: lastPlan.epoch,
+        stepInEpoch: lastPlan.firstStepInEpoch + lastPlan.stepsDone,
+        planState: positionAfter(lastPlan.plan, lastPlan.stepsDone),
+      };
+    };
+
+    /** Rank 0 writes; `anyRank` when the coordinator asks a parked worker (the survivors' state). */
+    const writeCheckpoint = async (why: string, anyRank = false): Promise<void> => {
+      const position = currentPosition();
+      if (!spec.checkpoint || !hasState || !position || lastCheckpointStep === globalStep) return;
+      if (!anyRank && member.rank !== 0) return;
       const info = await saveCheckpoint({
         dir: spec.checkpoint.dir,
         model,
@@ -145,39 +178,155 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
           globalStep,
           epoch: position.epoch,
           stepInEpoch: position.stepInEpoch,
-          planState: positionAfter(position.plan, position.stepsDone),
+          planState: position.planState,
           jobName: spec.name,
-          worldSize,
+          worldSize: Math.max(1, member.worldSize),
           createdAt: new Date().toISOString(),
         },
       });
       lastCheckpointStep = globalStep;
       log(`checkpoint (${why}) at step ${globalStep}: ${info.path}`);
-      sess.send({ checkpoint: { globalStep, path: info.path } });
+      link.send({ checkpoint: { globalStep, path: info.path } });
+    };
+
+    /** Leaves the current generation (if any) and tells the coordinator what this process holds. */
+    const park = async (reason: string): Promise<void> => {
+      const left = member.inWorld ? member.generation : 0;
+      const wasIn = member.inWorld;
+      member.inWorld = false;
+      const c = collective;
+      collective = null;
+      trainer.setCollective(null);
+      await c?.close().catch(() => undefined);
+      link.identity.rank = -1;
+      const digest = hasState ? await stateDigest(trainer.fused, optimizer) : '';
+      parkedReport = {
+        parked: { leftGeneration: wasIn ? left : member.generation, completedSteps: hasState ? globalStep : -1, stateDigest: digest, reason },
+      };
+      if (wasIn) log(`left generation ${left} (${reason}) at step ${globalStep}`);
+      link.send(parkedReport);
+    };
+
+    /** Reports a failure of this rank's collective (the coordinator decides who is lost), then parks. */
+    const collectiveFailed = async (err: DtrainError & { peerRank?: number }): Promise<void> => {
+      log(`collective of generation ${member.generation} failed: ${err.message}`);
+      link.send({ error: { code: err.code, message: err.message, peerRank: err.peerRank ?? -1 } });
+      await park(`collective failed: ${err.code}`);
+    };
+
+    const enterWorld = async (w: WorldAssignment__Output): Promise<void> => {
+      if (member.inWorld) await park('new world assigned');
+      const generation = Number(w.generation);
+      Object.assign(member, { generation, rank: w.rank, worldSize: w.worldSize, inWorld: true, abandoned: false });
+      link.identity.generation = generation;
+      link.identity.rank = w.rank;
+      parkedReport = null;
+      generations += 1;
+      // torchrun's names, for custom model modules and user code.
+      process.env.RANK = String(w.rank);
+      process.env.WORLD_SIZE = String(w.worldSize);
+      process.env.LOCAL_RANK = String(w.localRank);
+      process.env.LOCAL_WORLD_SIZE = String(w.localWorldSize);
+      metrics.setRank(w.rank);
+      const t0 = performance.now();
+      collective = createRingCollective(peerServer, {
+        jobId: joined.jobId,
+        generation,
+        rank: w.rank,
+        worldSize: w.worldSize,
+        ring: w.ring,
+        chunkBytes: spec.collective.chunkBytes,
+        timeoutMs: spec.collective.timeoutMs,
+        compression: spec.collective.compression,
+        transport: spec.collective.transport,
+      });
+      trainer.setCollective(collective);
+      if (member.abandoned) { await park('abandon'); return; }
+      if (w.checkpointDir) {
+        const loaded = await loadCheckpoint(w.checkpointDir, { into: model });
+        await restoreOptimizer(optimizer, loaded, { model });
+        globalStep = loaded.state.globalStep;
+        lastCheckpointStep = globalStep;
+        lastPlan = null;
+        adoptedPosition = { epoch: loaded.state.epoch, stepInEpoch: loaded.state.stepInEpoch, planState: loaded.state.planState };
+        hasState = true;
+        log(`restored weights and optimizer state from ${w.checkpointDir} (step ${globalStep})`);
+      }
+      try {
+        const counters = await syncState({
+          collective,
+          generation,
+          sourceRank: w.sourceRank,
+          fused: trainer.fused,
+          optimizer,
+          model,
+          counters: { completedSteps: hasState ? globalStep : Number(w.completedSteps), position: currentPosition() },
+        });
+        if (member.rank !== w.sourceRank) {
+          globalStep = counters.completedSteps;
+          adoptedPosition = counters.position;
+          lastPlan = null;
+        }
+      } catch (err) {
+        if (member.abandoned) { await park('abandon'); return; }
+        if (isCollectiveFailure(err)) { await collectiveFailed(err); return; }
+        throw err;
+      }
+      if (globalStep !== Number(w.completedSteps)) {
+        log(`WARNING: synced state holds step ${globalStep}, the assignment says ${w.completedSteps}`);
+      }
+      hasState = true;
+      trainingReady = true;
+      const digest = await stateDigest(trainer.fused, optimizer);
+      log(`generation ${generation}: rank ${w.rank}/${w.worldSize}, state of rank ${w.sourceRank} at step ${globalStep} ` +
+        `(digest ${digest}, ${((performance.now() - t0) / 1000).toFixed(3)} s)`);
+      link.send({ synced: { generation, completedSteps: globalStep, stateDigest: digest } });
     };
 
     let stopRequested = false;
     let checkpointRequested = false;
+    let reformRequested = false;
+    /** Commands that arrived during a plan; false when the generation must end now. */
     const takeCommands = (): void => {
-      for (let msg = sess.poll(); msg; msg = sess.poll()) {
+      for (let msg = link.poll(); msg; msg = link.poll()) {
         if (msg.command?.stop) stopRequested = true;
         else if (msg.command?.checkpoint) checkpointRequested = true;
+        else if (msg.command?.reform) {
+          if (Number(msg.command.reform.generation) === member.generation) reformRequested = true;
+        } else if (msg.abandon) {
+          if (Number(msg.abandon.generation) === member.generation) member.abandoned = true;
+        } else if (msg.world) {
+          // A new world while training this one: the coordinator gave this generation up.
+          member.abandoned = true;
+          link.unshift(msg);
+          return;
+        } else if (msg.plan) {
+          log(`ignoring a plan for generation ${msg.plan.generation} while training generation ${member.generation}`);
+        }
       }
     };
 
-    const runPlan = async (plan: EpochPlan__Output): Promise<boolean> => {
+    const runPlan = async (plan: EpochPlan__Output): Promise<PlanOutcome> => {
       const planState = JSON.parse(plan.planStateJson) as PlanPosition;
       const b = plan.batchSize;
       const indices = Uint32Array.from(plan.indices);
+      if (Number(plan.firstGlobalStep) !== globalStep) {
+        log(`WARNING: plan starts at global step ${plan.firstGlobalStep}, this worker is at ${globalStep}`);
+      }
       for (let s = 0; s < plan.steps; s++) {
         takeCommands();
+        if (member.abandoned) return 'abandon';
         const t0 = performance.now();
         const batch = ds.batch('train', indices.subarray(s * b, (s + 1) * b));
         setLearningRate(optimizer, learningRateAt(spec.optimizer, globalStep));
         let outcome;
         try {
           if (options.testDelayMs) await new Promise((r) => setTimeout(r, options.testDelayMs));
-          outcome = await trainer.step(batch, globalStep, { stop: stopRequested, checkpoint: checkpointRequested });
+          outcome = await trainer.step(batch, globalStep, { stop: stopRequested, checkpoint: checkpointRequested, reform: reformRequested });
+        } catch (err) {
+          if (member.abandoned) return 'abandon';
+          if (isCollectiveFailure(err)) { await collectiveFailed(err); return 'failed'; }
+          throw err;
         } finally {
           batch.xs.dispose();
           batch.ys.dispose();
@@ -185,7 +334,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         if (options.testDelayMs) outcome.computeSeconds += options.testDelayMs / 1000;
         if (!outcome.applied) {
           await writeCheckpoint('last good step before a non-finite loss');
-          throw new NonFiniteLossError(rank, globalStep, outcome.localLoss);
+          throw new NonFiniteLossError(member.rank, globalStep, outcome.localLoss);
         }
         const stepSeconds = (performance.now() - t0) / 1000;
         const normsDue = (globalStep + 1) % spec.observability.gradientNormEverySteps === 0;
@@ -195,7 +344,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         const weightsDigest = digestEvery > 0 && (globalStep + 1) % digestEvery === 0 ? trainer.fused.weightsDigest() : '';
         globalStep += 1;
         stepsDone += 1;
-        position = { plan: planState, stepsDone: s + 1, epoch: plan.epoch, stepInEpoch: plan.firstStepInEpoch + s + 1 };
+        lastPlan = { plan: planState, stepsDone: s + 1, epoch: plan.epoch, firstStepInEpoch: plan.firstStepInEpoch };
         const observed: StepObservation = {
           loss: outcome.localLoss,
           samples: b,
@@ -204,7 +353,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
           stepSeconds,
           allreduceBytes: outcome.allreduceBytes,
         };
-        sess.send({
+        link.send({
           step: {
             ...observed,
             globalStep: globalStep - 1,
@@ -219,10 +368,21 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         const periodic = spec.checkpoint?.everySteps !== undefined && globalStep % spec.checkpoint.everySteps === 0;
         if (outcome.checkpoint) checkpointRequested = false;
         if (periodic || outcome.checkpoint) await writeCheckpoint(outcome.checkpoint ? 'requested' : 'periodic');
-        if (outcome.stop) return false;
+        if (outcome.stop) return 'stop';
+        if (outcome.reform) {
+          reformRequested = false;
+          // The plan's last step: the epoch is complete, so its validation still belongs to it.
+          if (s === plan.steps - 1) sendEpochReport(plan);
+          return 'reform';
+        }
       }
+      sendEpochReport(plan);
+      return 'epoch';
+    };
+
+    const sendEpochReport = (plan: EpochPlan__Output): void => {
       const sums = trainer.evaluate((idx) => ds.batch('test', idx), Uint32Array.from(plan.validationIndices));
-      sess.send({
+      link.send({
         epoch: {
           epoch: plan.epoch,
           valLossSum: sums.lossSum,
@@ -233,40 +393,56 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
           valValues: sums.valueCount,
         },
       });
-      return true;
     };
 
+    await park('ready');
     for (;;) {
-      const msg = await sess.next();
-      if (msg.plan) {
-        const keepGoing = await runPlan(msg.plan);
-        if (!keepGoing) break;
+      const msg = await link.next();
+      if (msg.world) {
+        await enterWorld(msg.world);
+      } else if (msg.plan) {
+        if (!member.inWorld || Number(msg.plan.generation) !== member.generation) {
+          log(`ignoring a plan for generation ${msg.plan.generation} (this worker: ${member.inWorld ? member.generation : 'parked'})`);
+          continue;
+        }
+        const outcome = await runPlan(msg.plan);
+        if (outcome === 'stop') break;
+        if (outcome === 'reform') await park('reform');
+        else if (outcome === 'abandon') await park('abandon');
       } else if (msg.command?.stop) {
         break;
       } else if (msg.command?.checkpoint) {
-        // Between epochs every rank is idle at the same step: rank 0 can write right away.
-        await writeCheckpoint('requested');
+        // Between epochs every rank is idle at the same step: rank 0 can write right away. A parked
+        // worker asked for one holds the survivors' state (the job is about to fail below MIN).
+        await writeCheckpoint('requested', !member.inWorld);
+      } else if (msg.command?.reform) {
+        if (member.inWorld && Number(msg.command.reform.generation) === member.generation) await park('reform');
+      } else if (msg.abandon) {
+        if (member.inWorld && Number(msg.abandon.generation) === member.generation) await park('abandon');
       }
     }
-    await writeCheckpoint('final');
-    sess.send({ done: { globalStep } });
-    log(`done after ${stepsDone} steps (global step ${globalStep})`);
-    return { rank, steps: stepsDone, backend: choice.name };
+    if (member.inWorld) await writeCheckpoint('final');
+    link.send({ done: { globalStep } });
+    // Members report the digest of what they end with (tests compare replicas); a parked one holds no say.
+    const finalState = member.inWorld ? `state digest ${await stateDigest(trainer.fused, optimizer)}` : 'parked';
+    log(`done after ${stepsDone} steps (global step ${globalStep}, ${generations} generation(s), ${finalState})`);
+    return { rank: member.inWorld ? member.rank : -1, steps: stepsDone, backend: choice.name, workerId: joined.workerId, generations };
   } catch (err) {
     const e = err as Error & { peerRank?: number };
-    if (session && !(err instanceof WorldAbortedError)) {
-      session.send({ error: { code: e instanceof DtrainError ? e.code : e.name, message: e.message, peerRank: e.peerRank ?? -1 } });
+    const quiet = err instanceof WorldAbortedError || err instanceof CoordinatorUnreachableError || err instanceof JoinRefusedError;
+    if (!quiet && !link.error) {
+      link.send({ error: { code: e instanceof DtrainError ? e.code : e.name, message: e.message, peerRank: e.peerRank ?? -1 } });
       // The coordinator decides what the failure means (which rank was lost); stay until it says.
-      await session.awaitAbort(ABORT_WAIT_MS);
+      await link.awaitAbort(ABORT_WAIT_MS);
     }
     throw err;
   } finally {
-    await session?.close();
-    await collective?.close().catch(() => undefined);
+    await link.close();
+    // (assigned in closures: TypeScript cannot see that it may be set here)
+    await (collective as Collective | null)?.close().catch(() => undefined);
     await peerServer.close().catch(() => undefined);
     await metricsServer?.close().catch(() => undefined);
     dataset?.close();
-    connection.close();
   }
 }
 

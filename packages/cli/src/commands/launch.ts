@@ -1,25 +1,20 @@
-// `dtrain launch --workers N JOB.yaml`: a coordinator in this process and N worker processes on this
-// machine, as `torchrun --standalone --nproc-per-node N` does.
+// `dtrain launch --workers MIN:MAX JOB.yaml`: a coordinator in this process and MAX worker processes on
+// this machine, as `torchrun --standalone --nproc-per-node` does. Elastic (docs/elastic.md): a worker
+// process that dies is replaced by a new process that joins the running world (the survivors keep
+// training meanwhile); `--max-restarts` is the replacement budget. Nothing is relaunched from a
+// checkpoint: the newcomer gets the state from a running rank over the ring.
 import type { Command } from 'commander';
 import { BACKENDS, type BackendName } from '@dtrain/shared/job-spec';
 import { DEFAULT_COORDINATOR_METRICS_PORT, DEFAULT_WORKER_METRICS_BASE_PORT } from '@dtrain/shared/metrics/metrics-server';
-import type { JobResult } from '@dtrain/coordinator/api';
-import { findLatestCheckpoint } from '@dtrain/worker/checkpoint/find-checkpoint';
+import type { JobResult, WorldChange } from '@dtrain/coordinator/api';
 import { formatSummary, runJob, summaryJson } from '../job-runner';
 import { LocalWorkers } from '../local-workers';
-import { exitWith, loadSpecOrExit, parsePositiveInt } from '../cli-util';
+import { exitWith, loadSpecOrExit, parsePositiveInt, parseWorkerRange, type WorkerRange } from '../cli-util';
 
-/** After a worker process exits early, how long the coordinator gets to name the failure itself. */
-export const EARLY_EXIT_SETTLE_MS = 3_000;
 export const WORKER_EXIT_WAIT_MS = 15_000;
 
-/** Failures a relaunch can cure (a process or machine went away); bad data or diverging math would recur. */
-export const RESTARTABLE_ERRORS: ReadonlySet<string> = new Set([
-  'WorkerLostError', 'WorkerExitedError', 'PeerLostError', 'CollectiveTimeoutError', 'ShutdownTimeoutError',
-]);
-
 interface LaunchFlags {
-  workers: number;
+  workers: WorkerRange;
   maxSteps?: number;
   epochs?: number;
   json?: boolean;
@@ -41,27 +36,28 @@ interface LaunchFlags {
 export function registerLaunchCommand(program: Command): void {
   program
     .command('launch')
-    .description('run a job on this machine: a coordinator and N worker processes')
+    .description('run a job on this machine: a coordinator and MAX worker processes')
     .argument('<job>', 'job file (YAML or JSON)')
-    .requiredOption('-w, --workers <n>', 'number of worker processes', parsePositiveInt('--workers'))
+    .requiredOption('-w, --workers <min:max>', 'worker processes: N, or MIN:MAX (start at MIN, admit up to MAX; MAX processes are started)', parseWorkerRange)
     .option('--max-steps <k>', 'stop after K global steps (overrides training.maxSteps)', parsePositiveInt('--max-steps'))
     .option('--epochs <e>', 'number of epochs (overrides training.epochs)', parsePositiveInt('--epochs'))
     .option('--json', 'make the last line of stdout a JSON summary')
     .option('--backend <name>', `tfjs backend: ${BACKENDS.join(', ')} (overrides the job file)`)
     .option('--resume <dir>', 'resume from a checkpoint folder, or the newest valid one in a folder')
-    .option('--max-restarts <n>', 'relaunch all workers from the newest checkpoint after a worker is lost, up to N times', (v) => Number(v), 0)
+    .option('--max-restarts <n>', 'replace up to N dead worker processes by new ones that join the running world', (v) => Number(v), 0)
     .option('--nats <url>', 'publish events and serve control requests on this NATS server')
     .option('--host <host>', 'interface for the coordinator and workers', '127.0.0.1')
     .option('--port <port>', 'coordinator port (0: any free port)', (v) => Number(v), 0)
     .option('--metrics-port <port>', 'coordinator /metrics port (0: any free port)', (v) => Number(v), DEFAULT_COORDINATOR_METRICS_PORT)
     .option('--worker-metrics-port <port>', 'first worker /metrics port; local rank r uses port+r (0: any free port)', (v) => Number(v), DEFAULT_WORKER_METRICS_BASE_PORT)
     .option('--no-metrics', 'serve no /metrics endpoints')
-    .option('--rendezvous-timeout <ms>', 'how long to wait for all workers to join', (v) => Number(v), 120_000)
+    .option('--rendezvous-timeout <ms>', 'how long to wait for MIN workers (at the start, and after losses below MIN)', (v) => Number(v), 120_000)
     .option('--test-delay-ms <spec>', 'testing only: LOCAL_RANK=MS makes that worker slow (e.g. 1=200)')
     .option('--test-perturb <spec>', 'testing only: LOCAL_RANK=STEP nudges that worker\'s weights after STEP (e.g. 1=5)')
     .option('-q, --quiet', 'no progress output')
     .action(async (jobPath: string, flags: LaunchFlags) => {
       if (flags.backend && !BACKENDS.includes(flags.backend)) exitWith(2, `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
+      if (!Number.isInteger(flags.maxRestarts) || flags.maxRestarts < 0) exitWith(2, `--max-restarts must be an integer >= 0, got ${flags.maxRestarts}`);
       const spec = loadSpecOrExit(jobPath);
       const tty = Boolean(process.stderr.isTTY) && !flags.json;
       let workers: LocalWorkers | null = null;
@@ -71,7 +67,7 @@ export function registerLaunchCommand(program: Command): void {
       const onSignal = (signal: NodeJS.Signals) => {
         if (interrupted) return;
         interrupted = signal;
-        process.stderr.write(`\n${signal}: stopping ${workers?.children.length ?? 0} worker process(es)\n`);
+        process.stderr.write(`\n${signal}: stopping ${workers?.running ?? 0} worker process(es)\n`);
         void (async () => {
           await workers?.terminate();
           process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -80,66 +76,71 @@ export function registerLaunchCommand(program: Command): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
 
-      let result: JobResult | null = null;
-      let resumeFrom = flags.resume;
-      let jobId: string | undefined;
-      let restarts = 0;
-      for (let attempt = 0; ; attempt++) {
-        const run = await runJob({
-          spec,
-          jobId,
-          firstGeneration: attempt + 1,
-          listen: `${flags.host}:${flags.port}`,
-          workers: flags.workers,
-          maxSteps: flags.maxSteps,
-          epochs: flags.epochs,
-          resumeFrom,
-          natsUrl: flags.nats,
-          metricsListen: flags.metrics ? `${flags.host}:${flags.metricsPort}` : undefined,
-          rendezvousTimeoutMs: flags.rendezvousTimeout,
-          json: Boolean(flags.json),
-          tty,
-          onListening: (address, coordinator, display) => {
-            let settleTimer: NodeJS.Timeout | null = null;
-            workers = new LocalWorkers({
-              count: flags.workers,
-              coordinator: address,
-              backend: flags.backend,
-              metricsBasePort: flags.metrics ? flags.workerMetricsPort : undefined,
-              extraArgs: (r) => [
-                ...(delay.has(r) ? ['--test-delay-ms', String(delay.get(r))] : []),
-                ...(perturb.has(r) ? ['--test-perturb-step', String(perturb.get(r))] : []),
-              ],
-              onLine: (r, line) => display.line(`[worker ${r}] ${line}`),
-              onExit: (r, code, signal) => {
-                if (code === 0 || interrupted) return;
-                const what = `worker process ${r} (pid ${workers?.pids[r]}) exited with ${signal ?? `code ${code}`}`;
-                display.line(`[launcher] ${what}`);
-                if (coordinator.jobState === 'finished' || coordinator.jobState === 'failed' || settleTimer) return;
-                settleTimer = setTimeout(() => coordinator.abort(`${what} before the job ended`), EARLY_EXIT_SETTLE_MS);
-                settleTimer.unref();
-              },
-            });
-            workers.start();
-            display.line(`[launcher] started ${flags.workers} worker process(es): pids ${workers.pids.join(', ')}`);
-          },
-        });
-        result = run.result;
-        jobId = result.jobId;
-        const w = workers as LocalWorkers | null;
-        if (w && !(await w.waitAll(WORKER_EXIT_WAIT_MS))) await w.terminate();
-        if (result.status !== 'failed' || attempt >= flags.maxRestarts || !RESTARTABLE_ERRORS.has(result.errorCode ?? '')) break;
-        // torchrun's --max-restarts: a lost worker costs the steps since the last checkpoint, not the job.
-        const checkpointDir = spec.checkpoint?.dir;
-        resumeFrom = checkpointDir && (await findLatestCheckpoint(checkpointDir, { onSkip: () => undefined })) ? checkpointDir : flags.resume;
-        restarts += 1;
-        process.stderr.write(`[launcher] ${result.error}; restarting all ${flags.workers} workers (restart ${attempt + 1} of ${flags.maxRestarts}) ${resumeFrom ? `from the newest checkpoint in ${resumeFrom}` : 'from the start (no checkpoint yet)'}\n`);
-      }
-      result = { ...result, restarts };
+      const { min, max } = flags.workers;
+      let replacements = 0;
+      const run = await runJob({
+        spec,
+        listen: `${flags.host}:${flags.port}`,
+        workers: max,
+        minWorkers: min,
+        maxWorkers: max,
+        maxSteps: flags.maxSteps,
+        epochs: flags.epochs,
+        resumeFrom: flags.resume,
+        natsUrl: flags.nats,
+        metricsListen: flags.metrics ? `${flags.host}:${flags.metricsPort}` : undefined,
+        rendezvousTimeoutMs: flags.rendezvousTimeout,
+        json: Boolean(flags.json),
+        tty,
+        onListening: (address, coordinator, display) => {
+          // One line per world change, as it happens.
+          coordinator.on('world', (change: WorldChange) => display.line(`[launcher] ${describeWorldChange(change)}`));
+          workers = new LocalWorkers({
+            count: max,
+            coordinator: address,
+            backend: flags.backend,
+            metricsBasePort: flags.metrics ? flags.workerMetricsPort : undefined,
+            extraArgs: (r) => [
+              ...(delay.has(r) ? ['--test-delay-ms', String(delay.get(r))] : []),
+              ...(perturb.has(r) ? ['--test-perturb-step', String(perturb.get(r))] : []),
+            ],
+            onLine: (r, line) => display.line(`[worker ${r}] ${line}`),
+            onExit: (r, code, signal, pid) => {
+              if (code === 0 || interrupted) return;
+              const what = `worker process ${r} (pid ${pid}) exited with ${signal ?? `code ${code}`}`;
+              const over = coordinator.jobState === 'finished' || coordinator.jobState === 'failed';
+              if (over) return;
+              // The coordinator sees the loss itself (its session broke) and re-forms the world from the
+              // survivors; the launcher only decides whether a new process takes the slot.
+              if (replacements < flags.maxRestarts) {
+                replacements += 1;
+                const newPid = workers?.replace(r);
+                display.line(`[launcher] ${what}; started replacement pid ${newPid} (${replacements} of ${flags.maxRestarts}), it joins the running world`);
+              } else {
+                display.line(`[launcher] ${what}; no replacement (${flags.maxRestarts === 0 ? 'no --max-restarts' : `all ${flags.maxRestarts} replacements used`})`);
+              }
+            },
+          });
+          workers.start();
+          display.line(`[launcher] started ${max} worker process(es): pids ${workers.pids.join(', ')}`);
+        },
+      });
+      let result: JobResult = run.result;
+      const w = workers as LocalWorkers | null;
+      if (w && !(await w.waitAll(WORKER_EXIT_WAIT_MS))) await w.terminate();
+      result = { ...result, restarts: replacements };
       process.stderr.write(`${formatSummary(result)}\n`);
       if (flags.json) process.stdout.write(`${summaryJson(result)}\n`);
       process.exit(result.status === 'failed' ? 1 : 0);
     });
+}
+
+function describeWorldChange(c: WorldChange): string {
+  const why = c.reason ? ` (${c.reason})` : '';
+  if (c.kind === 'formed') return `world generation ${c.generation} formed: ${c.worldSize} worker(s)${why}`;
+  const who = `worker ${c.workerId ?? '?'}${c.rank !== undefined && c.rank >= 0 ? ` (rank ${c.rank})` : ''}`;
+  if (c.kind === 'lost') return `${who} lost from generation ${c.generation}${why}`;
+  return `${who} joined${why}`;
 }
 
 /** `LOCAL_RANK=VALUE[,...]` for the test-only flags. */

@@ -1,7 +1,10 @@
 // `dtrain worker --coordinator HOST:PORT`: one worker process, on any machine that reaches the coordinator.
+// It lives through world generations (docs/elastic.md) and re-joins a restarted coordinator; it exits
+// with CoordinatorUnreachableError when none answers within --coordinator-timeout-ms.
 import type { Command } from 'commander';
 import { BACKENDS, type BackendName } from '@dtrain/shared/job-spec';
 import { runWorker } from '@dtrain/worker/worker';
+import { JoinRefusedError } from '@dtrain/shared/errors';
 import { exitWith } from '../cli-util';
 
 interface WorkerFlags {
@@ -14,6 +17,8 @@ interface WorkerFlags {
   metricsHost: string;
   testDelayMs?: number;
   testPerturbStep?: number;
+  joinTimeoutMs?: number;
+  coordinatorTimeoutMs?: number;
 }
 
 export function registerWorkerCommand(program: Command): void {
@@ -27,6 +32,8 @@ export function registerWorkerCommand(program: Command): void {
     .option('--local-rank <n>', 'slot of this process on its machine (default: $LOCAL_RANK)')
     .option('--metrics-port <port>', '/metrics port (0: any free port; default: none)', (v) => Number(v))
     .option('--metrics-host <host>', 'interface for /metrics', '127.0.0.1')
+    .option('--join-timeout-ms <ms>', 'first contact: how long to wait for the coordinator (default 180000)', (v) => Number(v))
+    .option('--coordinator-timeout-ms <ms>', 'after losing the coordinator: how long to keep re-joining (default 60000)', (v) => Number(v))
     .option('--test-delay-ms <ms>', 'testing only: extra delay per step (a straggler on purpose)', (v) => Number(v))
     .option('--test-perturb-step <step>', 'testing only: nudge a weight after this global step (diverged replica on purpose)', (v) => Number(v))
     .action(async (flags: WorkerFlags) => {
@@ -43,6 +50,8 @@ export function registerWorkerCommand(program: Command): void {
           localRankHint: Number.isInteger(localRank) ? localRank : -1,
           metricsPort: flags.metricsPort,
           metricsHost: flags.metricsHost,
+          joinTimeoutMs: flags.joinTimeoutMs,
+          reconnectTimeoutMs: flags.coordinatorTimeoutMs,
           testDelayMs: flags.testDelayMs,
           testPerturbAtStep: flags.testPerturbStep,
           // Under the launcher every line is already prefixed with the local rank.
@@ -50,7 +59,9 @@ export function registerWorkerCommand(program: Command): void {
         });
         process.exit(0);
       } catch (err) {
-        exitWith(1, `worker failed: ${(err as Error).message}`);
+        const e = err as Error;
+        // 3: the job refused this process (over, or full): a restart would be refused again.
+        exitWith(e instanceof JoinRefusedError ? 3 : 1, `worker failed: ${e.name !== 'Error' ? `${e.name}: ` : ''}${e.message}`);
       }
     });
 }

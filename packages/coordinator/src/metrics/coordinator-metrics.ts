@@ -97,6 +97,21 @@ export class CoordinatorMetrics {
     this.set.counter('workerFailures').inc();
   }
 
+  /** A member of a world generation was lost (elastic: the job goes on without it). */
+  onWorkerLost(): void {
+    this.set.counter('workersLost').inc();
+  }
+
+  /** A worker joined a running job (a replacement or an extra one) and became a member. */
+  onWorkerJoined(): void {
+    this.set.counter('workersJoined').inc();
+  }
+
+  /** Loss detected -> next completed step of the re-formed world. */
+  onRecovery(seconds: number): void {
+    this.set.histogram('recoveryDuration').observe(seconds);
+  }
+
   onEpoch(epoch: number): void {
     this.set.gauge('epoch').set(epoch);
   }

@@ -4,6 +4,7 @@
 export const EVENT_KINDS = [
   'started', 'world-formed', 'epoch-done', 'checkpoint-written', 'worker-lost', 'worker-joined',
   'straggler', 'vanishing-gradient', 'non-finite-loss', 'finished', 'failed', 'stopping',
+  'coordinator-takeover',
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 

@@ -32,6 +32,9 @@ export const STEP_SECONDS_BUCKETS: readonly number[] = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ];
 
+/** Recovery after a worker loss: ~0.1 s (kill -9, fast steps) to minutes (waiting for a replacement). */
+export const RECOVERY_SECONDS_BUCKETS: readonly number[] = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
+
 const BOTH: readonly MetricSource[] = ['coordinator', 'worker'];
 const COORDINATOR: readonly MetricSource[] = ['coordinator'];
 
@@ -123,6 +126,18 @@ export const METRICS = {
   checkpoints: {
     name: 'dtrain_checkpoints_total', type: 'counter', labelNames: [], sources: COORDINATOR,
     help: 'Checkpoints written.',
+  },
+  workersLost: {
+    name: 'dtrain_workers_lost_total', type: 'counter', labelNames: [], sources: COORDINATOR,
+    help: 'Members of a world generation lost (session broken, silent, or blamed and silent); elastic jobs go on without them.',
+  },
+  workersJoined: {
+    name: 'dtrain_workers_joined_total', type: 'counter', labelNames: [], sources: COORDINATOR,
+    help: 'Workers that joined a running job (replacements or extra ones) at a step boundary.',
+  },
+  recoveryDuration: {
+    name: 'dtrain_recovery_seconds', type: 'histogram', labelNames: [], sources: COORDINATOR, buckets: RECOVERY_SECONDS_BUCKETS,
+    help: 'From a worker loss being detected to the next completed step of the re-formed world.',
   },
 } as const satisfies Record<string, MetricDef>;
 

@@ -11,6 +11,7 @@ export interface EpochPlan {
   'validationIndices'?: (number)[];
   'firstGlobalStep'?: (number | string | Long);
   'planStateJson'?: (string);
+  'generation'?: (number | string | Long);
 }
 
 export interface EpochPlan__Output {
@@ -22,4 +23,5 @@ export interface EpochPlan__Output {
   'validationIndices': (number)[];
   'firstGlobalStep': (number);
   'planStateJson': (string);
+  'generation': (number);
 }

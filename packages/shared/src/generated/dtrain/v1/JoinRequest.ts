@@ -9,6 +9,7 @@ export interface JoinRequest {
   'localRankHint'?: (number);
   'backend'?: (string);
   'metricsAddress'?: (string);
+  'workerId'?: (string);
 }
 
 export interface JoinRequest__Output {
@@ -19,4 +20,5 @@ export interface JoinRequest__Output {
   'localRankHint': (number);
   'backend': (string);
   'metricsAddress': (string);
+  'workerId': (string);
 }
