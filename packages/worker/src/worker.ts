@@ -279,7 +279,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       trainingReady = true;
       const digest = await stateDigest(trainer.fused, optimizer);
       log(`generation ${generation}: rank ${w.rank}/${w.worldSize}, state of rank ${w.sourceRank} at step ${globalStep} ` +
-        `(digest ${digest}, ${((performance.now() - t0) / 1000).toFixed(3)} s)`);
+        `(digest ${digest}, ${((performance.now() - t0) / 1000).toFixed(3)} s, ${spec.collective.transport} transport)`);
       link.send({ synced: { generation, completedSteps: globalStep, stateDigest: digest } });
     };
 
