@@ -25,7 +25,7 @@ describe('coordinator takeover', () => {
     const jobId = (await first.waitFor(/job (\S+): waiting/))[1];
     const workers = [0, 1].map((r) => startDtrain([
       'worker', '--coordinator', `127.0.0.1:${port}`, '--local-rank', String(r), '--test-delay-ms', '25',
-      '--coordinator-timeout-ms', '60000',
+      '--coordinator-timeout-ms', '180000',
     ]));
     await first.waitFor(/checkpoint written at step (1[0-9]|[2-9][0-9])/, 90_000);
     first.child.kill('SIGKILL');
@@ -33,7 +33,7 @@ describe('coordinator takeover', () => {
     expect(existsSync(join(ckpt, 'coordinator-state.json'))).toBe(true);
 
     const second = startDtrain(args);
-    await second.waitFor(/taking over job (\S+)/, 30_000);
+    await second.waitFor(/taking over job (\S+)/, 120_000);
     const [done, ...workerExits] = await Promise.all([second.exited, ...workers.map((w) => w.exited)]);
     expect(done.code, second.stderr().slice(-3000)).toBe(0);
     expect(workerExits.map((e) => e.code)).toEqual([0, 0]);
@@ -43,5 +43,5 @@ describe('coordinator takeover', () => {
     expect(summary.generations).toBeGreaterThanOrEqual(2);
     expect(summary.sampleLedger).toEqual({ epochs: 3, expected: 3 * 576, trained: 3 * 576, duplicated: 0, missing: 0 });
     expect(second.stderr()).toMatch(new RegExp(`taking over job ${jobId} at generation 1`));
-  });
+  }, 300_000);
 });

@@ -21,7 +21,7 @@ describe('dtrain launch failures', () => {
     const dir = tempDir();
     const job = writeJob(dir, smallMnistJob({ training: { batchSize: 16, epochs: 200 }, checkpoint: { dir: `${dir}/ckpt`, keep: 2 } }));
     // The timeout covers the first rendezvous too: long enough for 3 process starts on a busy machine.
-    const run = startDtrain(['launch', '--workers', '3', job, '--json', '--rendezvous-timeout', '45000']);
+    const run = startDtrain(['launch', '--workers', '3', job, '--json', '--rendezvous-timeout', '120000']);
     await run.waitFor(/epoch 1\/200 step/, 180_000);
     const pids = workerPids(run.stderr());
     const ranks = ranksByPid(run.stderr());
@@ -43,7 +43,7 @@ describe('dtrain launch failures', () => {
     const state = JSON.parse(readFileSync(`${String(summary.lastCheckpoint)}/state.json`, 'utf8')) as { globalStep: number };
     expect(state.globalStep).toBeGreaterThan(0);
     expect(await waitForExit([...pids, run.child.pid!])).toEqual([]);
-   }, 300_000);
+  }, 400_000);
 
   it('SIGINT stops the launcher and every worker it started', async () => {
     const dir = tempDir();
