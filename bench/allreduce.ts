@@ -1,6 +1,9 @@
-// Ring all-reduce benchmark: N real processes on loopback, several buffer sizes, against the raw
-// TCP ceiling measured in the same run. One JSON line per (N, size) on stdout:
-//   {"n","sizeMB","medianSeconds","algbwGBps","busbwGBps","tcpGBps","busbwOverTcp",...}
+// Ring all-reduce benchmark: N real processes on loopback, several buffer sizes, against Gloo
+// (PyTorch, /work/shared/anchors/gloo_allreduce.py) and the raw TCP ceiling measured in the same
+// run. One JSON line per (N, transport, compression, size) on stdout:
+//   {"n","sizeMB","transport","medianSeconds","algbwGBps","busbwGBps","glooBusbwGBps","busbwOverGloo",
+//    "secondsOverGloo","tcpGBps","busbwOverTcp",...}
+// --transport grpc|tcp|both (default both). Gloo is skipped (fields null) when torch is missing.
 // algbw = bytes / time; busbw = algbw * 2(N-1)/N (the per-link traffic of a ring, as NCCL/Gloo report).
 // Also prints the gRPC transport alone (one Pull stream, same codec/options, no reduction).
 // --compression none|fp16|both (default both) runs each ring with that wire format; every line has a
@@ -11,6 +14,7 @@
 // (CPU seconds per rank per all-reduce, which a shared machine distorts far less than wall time).
 //   npm run bench:allreduce                  (all of it, ~1-2 minutes)
 //   node --import tsx bench/allreduce.ts --n 2 --sizes 16,64 --iters 8 --chunk-kb 1024 --compression fp16
+//   node --import tsx bench/allreduce.ts --transport tcp --compression none --skip-ceilings --no-gloo
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,8 +47,13 @@ interface WorkerConfig {
   compression: Compression;
   /** Mutual TLS material and join token of this rank (absent: plaintext). */
   tls?: { material: TlsMaterial; token: string };
+  transport: Transport;
+  algorithm: 'auto' | 'ring';
+  /** Interface the rank binds and advertises (default 127.0.0.1; the slow-link bench uses veths). */
+  host?: string;
 }
 
+type Transport = 'grpc' | 'tcp';
 type Compression = 'none' | 'fp16';
 
 interface WorkerResult {
@@ -61,11 +70,11 @@ interface WorkerResult {
 
 async function worker(cfg: WorkerConfig): Promise<void> {
   const security = cfg.tls ? createMutualTlsSecurity(cfg.tls.material, { joinToken: cfg.tls.token }) : undefined;
-  const server = await startPeerServer({ host: '127.0.0.1', port: 0, security });
+  const server = await startPeerServer({ host: cfg.host ?? '127.0.0.1', port: 0, security });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
   const collective = createRingCollective(server, {
     jobId: 'bench', generation: 1, rank: cfg.rank, worldSize: cfg.worldSize, ring, chunkBytes: cfg.chunkBytes, timeoutMs: 60_000,
-    compression: cfg.compression, security,
+    compression: cfg.compression, transport: cfg.transport, algorithm: cfg.algorithm, security,
   });
   let step = 0;
   for (const sizeMB of cfg.sizesMB) {
@@ -157,7 +166,36 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-async function runRing(worldSize: number, sizesMB: number[], warmup: number, iters: number, chunkBytes: number, compression: Compression, tls: boolean): Promise<WorkerResult[]> {
+interface GlooLine {
+  world: number;
+  mb: number;
+  median_s: number;
+  busbw_MBps: number;
+}
+
+const ANCHORS_DIR = process.env.DTRAIN_ANCHORS_DIR ?? '/work/shared/anchors';
+
+/** Gloo's all-reduce on the same machine, same sizes, now (null when PyTorch is missing). */
+export async function runGloo(worldSize: number, sizesMB: number[]): Promise<GlooLine[] | null> {
+  const child = spawn('/usr/bin/python3', [join(ANCHORS_DIR, 'gloo_allreduce.py'), String(worldSize), ...sizesMB.map(String)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => {
+    child.once('error', () => resolve(-1));
+    child.once('exit', resolve);
+  });
+  if (code !== 0) {
+    process.stderr.write(`gloo anchor unavailable (exit ${code}): ${err.trim().split('\n').pop() ?? ''}\n`);
+    return null;
+  }
+  return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as GlooLine);
+}
+
+async function runRing(worldSize: number, sizesMB: number[], warmup: number, iters: number, chunkBytes: number, compression: Compression, transport: Transport, algorithm: 'auto' | 'ring', tls: boolean): Promise<WorkerResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-'));
   const ca = tls ? await createCertificateAuthority() : null;
   const token = 'bench-join-token-0123456789';
@@ -165,7 +203,7 @@ async function runRing(worldSize: number, sizesMB: number[], warmup: number, ite
     const configs = await Promise.all([...Array(worldSize).keys()].map(async (rank): Promise<WorkerConfig> => {
       const leaf = ca ? await ca.issue({ commonName: `rank-${rank}`, names: ['localhost', '127.0.0.1'] }) : null;
       const tlsCfg = ca && leaf ? { material: { ca: ca.cert, cert: leaf.cert, key: leaf.key }, token } : undefined;
-      return { dir, rank, worldSize, sizesMB, warmup, iters, chunkBytes, compression, tls: tlsCfg };
+      return { dir, rank, worldSize, sizesMB, warmup, iters, chunkBytes, compression, transport, algorithm, tls: tlsCfg };
     }));
     const children = configs.map((cfg) => {
       const rank = cfg.rank;
@@ -185,6 +223,8 @@ async function runRing(worldSize: number, sizesMB: number[], warmup: number, ite
   }
 }
 
+export type { WorkerConfig, WorkerResult };
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -198,6 +238,10 @@ async function main(): Promise<void> {
       'tcp-mb': { type: 'string', default: '256' },
       compression: { type: 'string', default: 'both' },
       tls: { type: 'string', default: 'both' },
+      transport: { type: 'string', default: 'both' },
+      'no-gloo': { type: 'boolean', default: false },
+      'skip-ceilings': { type: 'boolean', default: false },
+      algorithm: { type: 'string', default: 'auto' },
     },
   });
   if (values.worker) {
@@ -216,11 +260,20 @@ async function main(): Promise<void> {
   const compressions: Compression[] = compressionArg === 'both' ? ['none', 'fp16'] : [compressionArg];
   if (values.tls !== 'none' && values.tls !== 'mtls' && values.tls !== 'both') throw new Error(`--tls must be none, mtls or both, got ${values.tls}`);
   const tlsModes: boolean[] = values.tls === 'both' ? [false, true] : [values.tls === 'mtls'];
+  const transportArg = values.transport;
+  if (transportArg !== 'grpc' && transportArg !== 'tcp' && transportArg !== 'both') {
+    throw new Error(`--transport must be grpc, tcp or both, got ${transportArg}`);
+  }
+  const algorithm = values.algorithm === 'ring' ? 'ring' : 'auto';
+  const transports: Transport[] = transportArg === 'both' ? ['grpc', 'tcp'] : [transportArg];
   const chunkBytes = Number(values['chunk-kb']) * 1024;
-  const tcpBefore = await measureTcpThroughput(Number(values['tcp-mb']) * MB);
-  const lines: Array<Record<string, number | string | boolean>> = [];
-  for (const n of values.n.split(',').map(Number)) for (const compression of compressions) for (const tls of tlsModes) {
-    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values.iters), chunkBytes, compression, tls);
+  const skipCeilings = values['skip-ceilings'];
+  const tcpBefore = skipCeilings ? { bytes: 0, gbps: NaN } : await measureTcpThroughput(Number(values['tcp-mb']) * MB);
+  const lines: Array<Record<string, number | string | boolean | null>> = [];
+  for (const n of values.n.split(',').map(Number)) {
+    const gloo = values['no-gloo'] ? null : await runGloo(n, sizesMB);
+    for (const transport of transports) for (const compression of compressions) for (const tls of tlsModes) {
+    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values.iters), chunkBytes, compression, transport, algorithm, tls);
     for (const sizeMB of sizesMB) {
       const perRank = results.filter((r) => r.sizeMB === sizeMB);
       // An iteration lasts until its slowest rank is done.
@@ -229,8 +282,10 @@ async function main(): Promise<void> {
       const bytes = sizeMB * MB; // the float32 buffer, whatever the wire format
       const algbw = bytes / seconds / 1e9;
       const busbw = (algbw * 2 * (n - 1)) / n;
+      const g = gloo?.find((l) => l.mb === sizeMB) ?? null;
+      const glooBusbw = g ? g.busbw_MBps / 1000 : null;
       lines.push({
-        n, sizeMB, compression, tls, chunkKB: chunkBytes / 1024, iters: iterSeconds.length,
+        n, sizeMB, transport, compression, algorithm, tls, chunkKB: chunkBytes / 1024, iters: iterSeconds.length,
         medianSeconds: +seconds.toFixed(5),
         minSeconds: +Math.min(...iterSeconds).toFixed(5),
         algbwGBps: +algbw.toFixed(3),
@@ -240,8 +295,17 @@ async function main(): Promise<void> {
         copiedPayloads: perRank.reduce((s, r) => s + r.copiedPayloads, 0),
         // Mean over ranks; CPU time is what TLS adds, and unlike wall time a busy machine barely moves it.
         cpuSecondsPerRankPerIter: +(perRank.reduce((s, r) => s + r.cpuSecondsPerIter, 0) / perRank.length).toFixed(5),
+        glooMedianSeconds: g ? +g.median_s.toFixed(5) : null,
+        glooBusbwGBps: glooBusbw === null ? null : +glooBusbw.toFixed(3),
+        busbwOverGloo: glooBusbw === null ? null : +(busbw / glooBusbw).toFixed(3),
+        secondsOverGloo: g ? +(seconds / g.median_s).toFixed(3) : null,
       });
     }
+    }
+  }
+  if (skipCeilings) {
+    for (const line of lines) process.stdout.write(`${JSON.stringify(line)}\n`);
+    return;
   }
   const tcpAfter = await measureTcpThroughput(Number(values['tcp-mb']) * MB);
   const grpcOneWay = await grpcOneWayServer(Number(values['tcp-mb']) * MB, chunkBytes);
@@ -253,7 +317,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ grpcOneWayStream: { bytes: Number(values['tcp-mb']) * MB, chunkKB: chunkBytes / 1024, gbps: +grpcOneWay.toFixed(3) } })}\n`);
   process.stdout.write(`${JSON.stringify({ http2OneWayStream: { bytes: http2.bytes, gbps: +http2.gbps.toFixed(3) } })}\n`);
   for (const line of lines) {
-    const plain = lines.find((l) => !l.tls && l.n === line.n && l.sizeMB === line.sizeMB && l.compression === line.compression);
+    const plain = lines.find((l) => !l.tls && l.n === line.n && l.sizeMB === line.sizeMB && l.compression === line.compression && l.transport === line.transport);
     process.stdout.write(`${JSON.stringify({
       ...line,
       ...(line.tls && plain ? {

@@ -1,5 +1,6 @@
-// Ring all-reduce between real worker processes on loopback (test/fixtures/allreduce-rank.ts).
-import { afterEach, describe, expect, it } from 'vitest';
+// Ring all-reduce between real worker processes on loopback (test/fixtures/allreduce-rank.ts),
+// every case against both transports (collective.transport grpc | tcp).
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SpawnedRing, type RankEvent } from './fixtures/allreduce-spawn';
 import { checksum, expectedSum, rankValue } from './fixtures/allreduce-values';
 
@@ -10,8 +11,11 @@ afterEach(async () => {
   rings = [];
 });
 
-function ring(worldSize: number, config: ConstructorParameters<typeof SpawnedRing>[1]): SpawnedRing {
-  const r = new SpawnedRing(worldSize, config);
+type RankConfigFn = ConstructorParameters<typeof SpawnedRing>[1];
+let transport: 'grpc' | 'tcp' = 'grpc';
+
+function ring(worldSize: number, config: RankConfigFn): SpawnedRing {
+  const r = new SpawnedRing(worldSize, (rank) => ({ transport, ...config(rank) }));
   rings.push(r);
   return r;
 }
@@ -23,7 +27,11 @@ function eventsOf(r: SpawnedRing, kind: string): RankEvent[] {
 const LENGTHS = [1, 3, 0, 7, 1001, 1_000_003];
 const STEPS = 2;
 
-describe('ring all-reduce between processes', () => {
+describe.each(['grpc', 'tcp'] as const)('ring all-reduce between processes, transport %s', (kind) => {
+  beforeEach(() => {
+    transport = kind;
+  });
+
   for (const worldSize of [1, 2, 3, 4]) {
     it(`sums exactly on every rank, N=${worldSize}, lengths ${LENGTHS.join('/')}, ${STEPS} steps each`, async () => {
       const r = ring(worldSize, () => ({ scenario: 'sums', lengths: LENGTHS, steps: STEPS, chunkBytes: 64 * 1024 }));
@@ -130,5 +138,31 @@ describe('ring all-reduce between processes', () => {
       // Sum of ones over 4 ranks, for every completed step.
       expect(new Set(p.events.filter((e) => e.event === 'step').map((e) => e.first))).toEqual(new Set([4]));
     }
+  });
+
+  for (const abortBy of ['abort', 'close'] as const) {
+    it(`${abortBy}() mid-collective: both ranks reject at once (not at the timeout) with named errors`, async () => {
+      const timeoutMs = 60_000;
+      const r = ring(2, () => ({ scenario: 'abort', length: 16 << 20, abortRank: 1, abortAfterMs: 30, abortBy, timeoutMs }));
+      const exits = await r.exits(90_000);
+      expect(exits.map((e) => e.code)).toEqual([0, 0]);
+      expect(eventsOf(r, 'step').map((e) => e.step)).toEqual([0, 0]);
+      const rejected = eventsOf(r, 'rejected');
+      expect(rejected.map((e) => e.rank).sort()).toEqual([0, 1]);
+      // Far below the 60 s watchdog: only the abort can have ended the step.
+      for (const e of rejected) expect(e.sinceStartMs as number).toBeLessThan(timeoutMs / 4);
+      const [mine] = r.ranks[1].events.filter((e) => e.event === 'error');
+      expect(mine.code).toBe('WorldAbortedError');
+      expect(mine.message).toMatch(abortBy === 'abort' ? /world changed: generation 2 announced/ : /closed during all-reduce step 1/);
+      const [theirs] = r.ranks[0].events.filter((e) => e.event === 'error');
+      expect(theirs.code).toBe('PeerLostError');
+      expect(theirs.peerRank).toBe(1);
+    });
+  }
+
+  it('after abort() the collective refuses new work with WorldAbortedError', async () => {
+    const r = ring(2, () => ({ scenario: 'abort', length: 16 << 20, abortRank: 1, abortAfterMs: 30, timeoutMs: 60_000 }));
+    await r.exits(90_000);
+    expect(eventsOf(r, 'later').map((e) => e.code)).toEqual(['WorldAbortedError']);
   });
 });

@@ -25,7 +25,7 @@ export class RendezvousTimeoutError extends DtrainError {
 
 /** A peer from another job or world generation, or a collective for another step. */
 export class CollectiveMismatchError extends DtrainError {
-  constructor(readonly field: 'job' | 'generation' | 'step' | 'length' | 'round' | 'rank' | 'encoding', expected: string | number | bigint, got: string | number | bigint, peer: string) {
+  constructor(readonly field: 'job' | 'generation' | 'step' | 'length' | 'round' | 'rank' | 'encoding' | 'transport', expected: string | number | bigint, got: string | number | bigint, peer: string) {
     super(`collective ${field} mismatch from ${peer}: expected ${String(expected)}, got ${String(got)}`);
   }
 }

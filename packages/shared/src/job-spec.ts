@@ -249,7 +249,9 @@ export const jobSpecSchema = z.strictObject({
     timeoutMs: positiveInt.default(30_000),
     /** Wire format of all-reduce chunks: fp16 halves the bytes at ~1e-3 relative error per hop. */
     compression: z.enum(['none', 'fp16']).default('none'),
-  }).default({ chunkBytes: 1024 * 1024, timeoutMs: 30_000, compression: 'none' }),
+    /** Data path between workers: grpc (Peer/Pull streams) or tcp (framed TCP negotiated over Peer). */
+    transport: z.enum(['grpc', 'tcp']).default('grpc'),
+  }).default({ chunkBytes: 1024 * 1024, timeoutMs: 30_000, compression: 'none', transport: 'grpc' }),
   observability: z.strictObject({
     natsUrl: z.string().optional(),
     gradientNormEverySteps: positiveInt.default(10),

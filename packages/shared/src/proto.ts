@@ -36,6 +36,8 @@ export type * from './generated/dtrain/v1/EpochReport';
 export type * from './generated/dtrain/v1/GradientChunk';
 export type * from './generated/dtrain/v1/PullRequest';
 export type * from './generated/dtrain/v1/CollectiveId';
+export type * from './generated/dtrain/v1/TcpOpenRequest';
+export type * from './generated/dtrain/v1/TcpOpenReply';
 export type * from './generated/dtrain/v1/WorldAssignment';
 export type * from './generated/dtrain/v1/Abandon';
 export type * from './generated/dtrain/v1/Reform';

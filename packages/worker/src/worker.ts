@@ -11,7 +11,7 @@ import { openDataset } from '@dtrain/shared/data/dataset';
 import type { Dataset } from '@dtrain/shared/data/api';
 import {
   CollectiveMismatchError, CollectiveTimeoutError, CoordinatorUnreachableError, DtrainError, JoinRefusedError,
-  NonFiniteLossError, PeerLostError, WorldAbortedError,
+  NonFiniteLossError, PeerLostError, WorldAbortedError, WorldChangedInterrupt,
 } from '@dtrain/shared/errors';
 import { validateJobSpec, type BackendName, type JobSpec } from '@dtrain/shared/job-spec';
 import { startMetricsServerWithFallback } from '@dtrain/shared/metrics/metrics-endpoint';
@@ -119,7 +119,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       if (!member.inWorld || Number(abandon.generation) !== member.generation) return;
       // Abort the collective in flight now: its step is not applied on this rank.
       member.abandoned = true;
-      void collective?.close();
+      collective?.abort(new WorldChangedInterrupt(member.generation, 'abandoned by the coordinator'));
     },
     afterReconnect: () => (!member.inWorld && parkedReport ? [parkedReport] : []),
     log,
@@ -248,6 +248,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         timeoutMs: spec.collective.timeoutMs,
         compression: spec.collective.compression,
         security, // security: each generation's ring channel carries the same TLS + token
+        transport: spec.collective.transport,
       });
       trainer.setCollective(collective);
       if (member.abandoned) { await park('abandon'); return; }
@@ -288,7 +289,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       trainingReady = true;
       const digest = await stateDigest(trainer.fused, optimizer);
       log(`generation ${generation}: rank ${w.rank}/${w.worldSize}, state of rank ${w.sourceRank} at step ${globalStep} ` +
-        `(digest ${digest}, ${((performance.now() - t0) / 1000).toFixed(3)} s)`);
+        `(digest ${digest}, ${((performance.now() - t0) / 1000).toFixed(3)} s, ${spec.collective.transport} transport)`);
       link.send({ synced: { generation, completedSteps: globalStep, stateDigest: digest } });
     };
 

@@ -54,11 +54,15 @@ async function newMember(ds: Dataset): Promise<Member> {
   return { server, trainer, optimizer, model, counters: { completedSteps: 0, position: null }, collective: null };
 }
 
+/** The peer transport of the test running now (the state broadcast must work over both). */
+let transport: 'grpc' | 'tcp' = 'grpc';
+
 async function form(generation: number, world: Member[], source: number): Promise<StateCounters[]> {
   const ring = world.map((m) => m.server.address);
   world.forEach((m, rank) => {
     m.collective = createRingCollective(m.server, {
       jobId: 'sync', generation, rank, worldSize: world.length, ring, chunkBytes: 4096, timeoutMs: 20_000,
+      transport,
     });
     m.trainer.setCollective(m.collective);
   });
@@ -93,10 +97,11 @@ async function steps(world: Member[], from: number, count: number, ds: Dataset):
   }
 }
 
-describe('state sync over the ring', () => {
+describe.each(['grpc', 'tcp'] as const)('state sync over the ring (%s transport)', (peerTransport) => {
   it('a newcomer and a survivor adopt weights, Adam slots and counters of the source', async () => {
+    transport = peerTransport;
     await selectBackend({ requested: 'cpu', localRank: 0 });
-    dataset = await openDataset(spec.dataset, spec.seed);
+    dataset ??= await openDataset(spec.dataset, spec.seed);
     const ds = dataset;
     const a = await newMember(ds);
     const b = await newMember(ds);

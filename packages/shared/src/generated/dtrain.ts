@@ -24,6 +24,8 @@ import type { Reform as _dtrain_v1_Reform, Reform__Output as _dtrain_v1_Reform__
 import type { StepReport as _dtrain_v1_StepReport, StepReport__Output as _dtrain_v1_StepReport__Output } from './dtrain/v1/StepReport';
 import type { Stop as _dtrain_v1_Stop, Stop__Output as _dtrain_v1_Stop__Output } from './dtrain/v1/Stop';
 import type { Synced as _dtrain_v1_Synced, Synced__Output as _dtrain_v1_Synced__Output } from './dtrain/v1/Synced';
+import type { TcpOpenReply as _dtrain_v1_TcpOpenReply, TcpOpenReply__Output as _dtrain_v1_TcpOpenReply__Output } from './dtrain/v1/TcpOpenReply';
+import type { TcpOpenRequest as _dtrain_v1_TcpOpenRequest, TcpOpenRequest__Output as _dtrain_v1_TcpOpenRequest__Output } from './dtrain/v1/TcpOpenRequest';
 import type { WorkerDone as _dtrain_v1_WorkerDone, WorkerDone__Output as _dtrain_v1_WorkerDone__Output } from './dtrain/v1/WorkerDone';
 import type { WorkerError as _dtrain_v1_WorkerError, WorkerError__Output as _dtrain_v1_WorkerError__Output } from './dtrain/v1/WorkerError';
 import type { WorkerMessage as _dtrain_v1_WorkerMessage, WorkerMessage__Output as _dtrain_v1_WorkerMessage__Output } from './dtrain/v1/WorkerMessage';
@@ -59,6 +61,8 @@ export interface ProtoGrpcType {
       StepReport: MessageTypeDefinition<_dtrain_v1_StepReport, _dtrain_v1_StepReport__Output>
       Stop: MessageTypeDefinition<_dtrain_v1_Stop, _dtrain_v1_Stop__Output>
       Synced: MessageTypeDefinition<_dtrain_v1_Synced, _dtrain_v1_Synced__Output>
+      TcpOpenReply: MessageTypeDefinition<_dtrain_v1_TcpOpenReply, _dtrain_v1_TcpOpenReply__Output>
+      TcpOpenRequest: MessageTypeDefinition<_dtrain_v1_TcpOpenRequest, _dtrain_v1_TcpOpenRequest__Output>
       WorkerDone: MessageTypeDefinition<_dtrain_v1_WorkerDone, _dtrain_v1_WorkerDone__Output>
       WorkerError: MessageTypeDefinition<_dtrain_v1_WorkerError, _dtrain_v1_WorkerError__Output>
       WorkerMessage: MessageTypeDefinition<_dtrain_v1_WorkerMessage, _dtrain_v1_WorkerMessage__Output>

@@ -38,6 +38,8 @@ export interface TransportSecurity {
   readonly mode: 'mtls' | 'insecure';
   /** The job's join token; null means calls are not token-checked (only allowed on loopback). */
   readonly joinToken: string | null;
+  /** PEM CA/cert/key for transports outside gRPC (the tcp data path); null when plaintext. */
+  readonly tlsMaterial: TlsMaterial | null;
   /** Credentials for a server of `service`: TLS (if any) plus the token check on every call. */
   serverCredentials(service: SecuredService): grpc.ServerCredentials;
   /** Credentials for a channel to a dtrain server. */

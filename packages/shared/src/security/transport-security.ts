@@ -29,6 +29,7 @@ function digest(token: string): Buffer {
 
 abstract class SecurityBase implements TransportSecurity {
   abstract readonly mode: 'mtls' | 'insecure';
+  abstract readonly tlsMaterial: TlsMaterial | null;
   readonly joinToken: string | null;
   private readonly tokenDigest: Buffer | null;
   private readonly allowInsecureListen: boolean;
@@ -177,6 +178,7 @@ abstract class SecurityBase implements TransportSecurity {
 
 class InsecureSecurity extends SecurityBase {
   readonly mode = 'insecure' as const;
+  readonly tlsMaterial = null;
 
   protected baseServerCredentials(): grpc.ServerCredentials {
     return grpc.ServerCredentials.createInsecure();
@@ -192,9 +194,11 @@ class MutualTlsSecurity extends SecurityBase {
   private readonly ca: Buffer;
   private readonly cert: Buffer;
   private readonly key: Buffer;
+  readonly tlsMaterial: TlsMaterial;
 
   constructor(material: TlsMaterial, opts: TransportSecurityOptions) {
     super(opts);
+    this.tlsMaterial = { ...material };
     for (const what of ['ca', 'cert'] as const) {
       if (!material[what].includes('-----BEGIN CERTIFICATE-----')) throw new TlsConfigError(what, 'material', 'no PEM certificate');
     }

@@ -1,6 +1,9 @@
 // Contract of the collective subsystem: ring all-reduce between workers over gRPC (proto service
 // dtrain.v1.Peer). The coordinator never sees these; membership (ring, generation) comes from it.
 import type { TransportSecurity } from '@dtrain/shared/security/api';
+import type { TransportKind, TransportTls } from './transport/api';
+
+export type { TransportKind, TransportTls };
 
 export interface PeerServerOptions {
   /** Interface to bind, e.g. '0.0.0.0' or '127.0.0.1'. */
@@ -39,6 +42,19 @@ export interface RingOptions {
   compression?: 'none' | 'fp16';
   /** Credentials of the channel to the predecessor (default: plaintext, no token). */
   security?: TransportSecurity;
+  /**
+   * Data path between ranks (default 'grpc': a Peer/Pull call per collective). 'tcp' negotiates a
+   * framed TCP connection per ring link over the Peer service (address + per-generation secret).
+   * Every rank of a ring must use the same (checked: CollectiveMismatchError field 'transport').
+   */
+  transport?: TransportKind;
+  /**
+   * 'auto' (default): at N=2, tcp transport, float32 chunks up to 4 MiB, a direct exchange (one hop, same bytes) instead of
+   * the two-round ring. 'ring': always the ring. Every rank of a ring must use the same.
+   */
+  algorithm?: 'auto' | 'ring';
+  /** PEM CA/cert/key: when set, the 'tcp' transport speaks mutual TLS (node:tls). */
+  tls?: TransportTls;
 }
 
 export interface AllReduceStats {
@@ -54,5 +70,13 @@ export interface Collective {
   allReduceSum(buffer: Float32Array, step: number): Promise<AllReduceStats>;
   /** In-place: every rank ends with root's contents. */
   broadcast(buffer: Float32Array, step: number, root: number): Promise<AllReduceStats>;
+  /**
+   * Abandons the collective now (e.g. the coordinator announced a world change): every in-flight
+   * allReduceSum/broadcast rejects with `reason` at once, streams are cancelled (neighbours fail
+   * fast with PeerLostError naming this rank), and the collective is closed: later calls reject
+   * with WorldAbortedError. Idempotent; a no-op after close().
+   */
+  abort(reason: Error): void;
+  /** Closes the collective; an in-flight operation rejects with WorldAbortedError. */
   close(): Promise<void>;
 }

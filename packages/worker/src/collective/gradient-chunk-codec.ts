@@ -40,6 +40,8 @@ export interface ChunkId {
 export interface OutgoingChunk {
   /** Pre-encoded CollectiveId message bytes (see encodeChunkId). */
   idBytes: Uint8Array;
+  /** The same CollectiveId decoded (the tcp transport frames it field by field). */
+  id?: ChunkId;
   round: number;
   segment: number;
   /** Offset and length in float32 elements within `data`. */

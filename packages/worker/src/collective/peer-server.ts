@@ -1,17 +1,27 @@
 // The worker's dtrain.v1.Peer server. It is started before rendezvous (its address goes into Join),
-// so pulls may arrive before a ring is attached: those wait here until one is.
+// so pulls (and OpenTcp negotiations) may arrive before a ring is attached: those wait here until
+// one is.
 import * as grpc from '@grpc/grpc-js';
 import { DtrainError } from '@dtrain/shared/errors';
-import type { PullRequest__Output } from '@dtrain/shared/proto';
+import type { PullRequest__Output, TcpOpenReply, TcpOpenRequest__Output } from '@dtrain/shared/proto';
 import { createInsecureSecurity } from '@dtrain/shared/security/transport-security';
 import type { PeerServer, PeerServerOptions } from './api';
 import type { OutgoingChunk } from './gradient-chunk-codec';
-import { PEER_SERVER_OPTIONS, pullMethod } from './peer-service';
+import { openTcpMethod, PEER_SERVER_OPTIONS, pullMethod } from './peer-service';
+import type { OutboundHandler, OutboundStream } from './transport/api';
+import { GrpcOutboundStream } from './transport/grpc-transport';
 
 export type PullStream = grpc.ServerWritableStream<PullRequest__Output, OutgoingChunk>;
 
-export interface PullHandler {
-  onPull(stream: PullStream): void;
+/** A pending OpenTcp call: its request, and how to answer it. */
+export interface OpenTcpCall {
+  request: TcpOpenRequest__Output;
+  peer: string;
+  reply(result: TcpOpenReply | { code: number; details: string }): void;
+}
+
+export interface PullHandler extends OutboundHandler {
+  onOpenTcp(call: OpenTcpCall): void;
 }
 
 /** How long close() lets in-flight streams finish before cutting them. */
@@ -19,13 +29,17 @@ const SHUTDOWN_GRACE_MS = 2_000;
 
 export class GrpcPeerServer implements PeerServer {
   private handler: PullHandler | null = null;
-  private early: PullStream[] = [];
+  private early: OutboundStream[] = [];
+  private earlyOpens: OpenTcpCall[] = [];
   private closed = false;
 
   constructor(
     private readonly server: grpc.Server,
     readonly address: string,
     readonly port: number,
+    /** Where other listeners of this worker bind (the tcp transport's) and what they advertise. */
+    readonly bindHost: string,
+    readonly advertiseHost: string,
   ) {}
 
   /** Routes pulls to `handler` (replacing any earlier ring, e.g. of a previous generation). */
@@ -33,13 +47,14 @@ export class GrpcPeerServer implements PeerServer {
     this.handler = handler;
     const early = this.early.splice(0);
     for (const stream of early) if (!stream.cancelled) handler.onPull(stream);
+    for (const call of this.earlyOpens.splice(0)) handler.onOpenTcp(call);
   }
 
   detach(handler: PullHandler): void {
     if (this.handler === handler) this.handler = null;
   }
 
-  handlePull(stream: PullStream): void {
+  handlePull(stream: OutboundStream): void {
     if (this.handler) {
       this.handler.onPull(stream);
       return;
@@ -47,21 +62,30 @@ export class GrpcPeerServer implements PeerServer {
     this.defer(stream);
   }
 
+  handleOpenTcp(call: OpenTcpCall): void {
+    if (this.handler) this.handler.onOpenTcp(call);
+    else this.deferOpenTcp(call);
+  }
+
   /** Holds a pull for the next ring attached (e.g. one of a newer world generation). */
-  defer(stream: PullStream): void {
+  defer(stream: OutboundStream): void {
     this.early.push(stream);
-    stream.on('cancelled', () => {
+    stream.onCancelled(() => {
       const i = this.early.indexOf(stream);
       if (i >= 0) this.early.splice(i, 1);
     });
   }
 
+  deferOpenTcp(call: OpenTcpCall): void {
+    if (this.closed) call.reply({ code: grpc.status.UNAVAILABLE, details: 'peer server closing' });
+    else this.earlyOpens.push(call);
+  }
+
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    for (const stream of this.early.splice(0)) {
-      stream.emit('error', { code: grpc.status.UNAVAILABLE, details: 'peer server closing' });
-    }
+    for (const stream of this.early.splice(0)) stream.fail({ code: grpc.status.UNAVAILABLE, details: 'peer server closing' });
+    for (const call of this.earlyOpens.splice(0)) call.reply({ code: grpc.status.UNAVAILABLE, details: 'peer server closing' });
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
@@ -81,13 +105,30 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   }
   const server = new grpc.Server(PEER_SERVER_OPTIONS);
   let peerServer: GrpcPeerServer | null = null;
-  const pending: PullStream[] = [];
+  const pending: OutboundStream[] = [];
+  const pendingOpens: OpenTcpCall[] = [];
   server.addService(
-    { Pull: pullMethod() },
+    { Pull: pullMethod(), OpenTcp: openTcpMethod() },
     {
       Pull: (stream: PullStream) => {
-        if (peerServer) peerServer.handlePull(stream);
-        else pending.push(stream);
+        const outbound = new GrpcOutboundStream(stream);
+        if (peerServer) peerServer.handlePull(outbound);
+        else pending.push(outbound);
+      },
+      OpenTcp: (
+        call: grpc.ServerUnaryCall<TcpOpenRequest__Output, TcpOpenReply>,
+        callback: grpc.sendUnaryData<TcpOpenReply>,
+      ) => {
+        const open: OpenTcpCall = {
+          request: call.request,
+          peer: call.getPeer(),
+          reply: (result) => {
+            if ('code' in result) callback({ code: result.code, details: result.details });
+            else callback(null, result);
+          },
+        };
+        if (peerServer) peerServer.handleOpenTcp(open);
+        else pendingOpens.push(open);
       },
     },
   );
@@ -100,7 +141,8 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   const wildcard = opts.host === '0.0.0.0' || opts.host === '::' || opts.host === '';
   const advertise = opts.advertiseHost ?? (wildcard ? '127.0.0.1' : opts.host);
   const advertiseHost = advertise.includes(':') && !advertise.startsWith('[') ? `[${advertise}]` : advertise;
-  peerServer = new GrpcPeerServer(server, `${advertiseHost}:${port}`, port);
+  peerServer = new GrpcPeerServer(server, `${advertiseHost}:${port}`, port, opts.host, advertise);
   for (const stream of pending.splice(0)) peerServer.handlePull(stream);
+  for (const open of pendingOpens.splice(0)) peerServer.handleOpenTcp(open);
   return peerServer;
 }

@@ -1,7 +1,15 @@
 // The dtrain.v1.Peer/Pull method with the request codec from proto-loader (the contract) and the
 // hand-written GradientChunk codec for the response (zero-copy friendly, same wire format).
 import * as grpc from '@grpc/grpc-js';
-import { loadDtrainProto, type PullRequest, type PullRequest__Output } from '@dtrain/shared/proto';
+import {
+  loadDtrainProto,
+  type PullRequest,
+  type PullRequest__Output,
+  type TcpOpenReply,
+  type TcpOpenReply__Output,
+  type TcpOpenRequest,
+  type TcpOpenRequest__Output,
+} from '@dtrain/shared/proto';
 import {
   deserializeGradientChunk,
   serializeGradientChunk,
@@ -41,6 +49,20 @@ export function pullMethod(): PullMethod {
     };
   }
   return cached;
+}
+
+export const OPEN_TCP_PATH = '/dtrain.v1.Peer/OpenTcp';
+
+export type OpenTcpMethod = grpc.MethodDefinition<TcpOpenRequest, TcpOpenReply> & {
+  requestDeserialize: (bytes: Buffer) => TcpOpenRequest__Output;
+  responseDeserialize: (bytes: Buffer) => TcpOpenReply__Output;
+};
+
+/** dtrain.v1.Peer/OpenTcp, straight from proto-loader (small unary messages). */
+export function openTcpMethod(): OpenTcpMethod {
+  const method = loadDtrainProto().dtrain.v1.Peer.service.OpenTcp;
+  if (method.path !== OPEN_TCP_PATH) throw new Error(`proto Peer.OpenTcp path is ${method.path}, expected ${OPEN_TCP_PATH}`);
+  return method as OpenTcpMethod;
 }
 
 /** HTTP/2 stream and connection window the receiving rank advertises (platform notes: 16 MiB). */

@@ -1,9 +1,10 @@
-// Ring all-reduce / broadcast over dtrain.v1.Peer. Each rank is the gRPC CLIENT of its ring
-// predecessor (one channel for the life of the collective object, 16 MiB receive window) and
-// serves its successor's Pull from the PeerServer. A Pull names (job, generation, step): the
-// predecessor sends nothing for a collective until its successor asked for it, which is the
-// per-collective "ready" handshake. Every rank always pulls and always serves, even when it has
-// nothing to send, so lengths, job and generation are checked on every collective.
+// Ring all-reduce / broadcast over a PeerTransport (transport/api.ts). Each rank pulls from its
+// ring predecessor (the receiving rank opens the stream: 'grpc' a Peer/Pull call with a 16 MiB
+// receive window, 'tcp' a PULL frame on its link's connection) and serves its successor's pull.
+// A pull names (job, generation, step): the predecessor sends nothing for a collective until its
+// successor asked for it, which is the per-collective "ready" handshake. Every rank always pulls
+// and always serves, even when it has nothing to send, so lengths, job and generation are checked
+// on every collective, and every chunk header is checked against the plan, for both transports.
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -14,7 +15,7 @@ import {
   PeerLostError,
   WorldAbortedError,
 } from '@dtrain/shared/errors';
-import type { PullRequest } from '@dtrain/shared/proto';
+import type { TcpOpenReply } from '@dtrain/shared/proto';
 import { createInsecureSecurity } from '@dtrain/shared/security/transport-security';
 import type { AllReduceStats, Collective, PeerServer, RingOptions } from './api';
 import {
@@ -24,12 +25,14 @@ import {
   ENCODING_FLOAT16,
   ENCODING_FLOAT32,
   type ChunkEncoding,
-  type IncomingChunk,
+  type ChunkId,
 } from './gradient-chunk-codec';
 import { addHalf, addHalfAndRound, copyHalf } from './half-float';
-import { GrpcPeerServer, type PullHandler, type PullStream } from './peer-server';
-import { PEER_CHANNEL_OPTIONS, PULL_PATH, pullMethod } from './peer-service';
-import { allReducePlan, broadcastPlan, chunkCount, type RingPlan } from './ring-plan';
+import { GrpcPeerServer, type OpenTcpCall, type PullHandler } from './peer-server';
+import { allReducePlan, broadcastPlan, chunkCount, exchangePlan, type ReceiveRound, type RingPlan } from './ring-plan';
+import type { ChunkHeader, ChunkSink, InboundStream, OutboundStream, PeerTransport, TransportKind } from './transport/api';
+import { createPeerTransport } from './transport/index';
+import { TcpListener } from './transport/tcp-transport';
 import { encodeWireError, errorFromStatus, wireErrorOf } from './wire-error';
 
 /**
@@ -37,6 +40,8 @@ import { encodeWireError, errorFromStatus, wireErrorOf } from './wire-error';
  * someone else; wait this long for the better-attributed error to arrive from the predecessor.
  */
 const LOST_GRACE_MS = 500;
+/** Largest buffer for the N=2 direct exchange: below it latency dominates; above, the ring avoids its copy. */
+const EXCHANGE_MAX_BYTES = 4 * 1024 * 1024;
 /** Compact the send queue once this many entries were consumed. */
 const QUEUE_COMPACT_ENTRIES = 4096;
 
@@ -59,16 +64,21 @@ function validateRingOptions(opts: RingOptions): void {
   if (!Number.isInteger(opts.chunkBytes) || opts.chunkBytes < 4) bad.push(`chunkBytes must be an integer >= 4, got ${opts.chunkBytes}`);
   if (!(opts.timeoutMs > 0)) bad.push(`timeoutMs must be > 0, got ${opts.timeoutMs}`);
   if (opts.compression !== undefined && opts.compression !== 'none' && opts.compression !== 'fp16') bad.push(`compression must be 'none' or 'fp16', got ${String(opts.compression)}`);
+  if (opts.transport !== undefined && opts.transport !== 'grpc' && opts.transport !== 'tcp') bad.push(`transport must be 'grpc' or 'tcp', got ${String(opts.transport)}`);
+  if (opts.algorithm !== undefined && opts.algorithm !== 'auto' && opts.algorithm !== 'ring') bad.push(`algorithm must be 'auto' or 'ring', got ${String(opts.algorithm)}`);
+  if (opts.tls !== undefined && (!opts.tls.ca || !opts.tls.cert || !opts.tls.key)) bad.push('tls needs ca, cert and key');
   if (bad.length > 0) throw new RangeError(`invalid RingOptions: ${bad.join('; ')}`);
 }
 
-class CollectiveOp {
+class CollectiveOp implements ChunkSink {
   readonly promise: Promise<AllReduceStats>;
   private resolve!: (stats: AllReduceStats) => void;
   private reject!: (err: Error) => void;
   private settled = false;
-  private stream: PullStream | null = null;
-  private call: grpc.ClientReadableStream<IncomingChunk> | null = null;
+  private stream: OutboundStream | null = null;
+  private inbound: InboundStream | null = null;
+  /** The chunk whose payload is arriving (set by header(), cleared by chunkDone()). */
+  private current: { rr: ReceiveRound; offset: number; length: number; roundAfterAdd: boolean } | null = null;
   private readonly queue: SendItem[] = [];
   private queueHead = 0;
   private issued = 0;
@@ -84,6 +94,9 @@ class CollectiveOp {
   private watchdog: NodeJS.Timeout | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
   private readonly idBytes: Uint8Array;
+  private readonly id: ChunkId;
+  /** What sends read: the buffer itself, or a snapshot of it (plan.sendFromSnapshot). */
+  private readonly sendData: Float32Array;
   /** Wire encoding of this collective's chunks: broadcasts are always FLOAT32 (see RingCollective). */
   readonly encoding: ChunkEncoding;
   private readonly bytesPerElement: number;
@@ -103,14 +116,16 @@ class CollectiveOp {
       this.resolve = resolve;
       this.reject = reject;
     });
-    this.idBytes = encodeChunkId({ ...ring.idBase, step, senderRank: ring.rank });
+    this.id = { ...ring.idBase, step, senderRank: ring.rank };
+    this.sendData = plan.sendFromSnapshot ? ring.snapshotOf(buffer) : buffer;
+    this.idBytes = encodeChunkId(this.id);
   }
 
   get name(): string {
     return `${this.kind} step ${this.step}`;
   }
 
-  start(client: grpc.Client): void {
+  start(transport: PeerTransport): void {
     const initial = this.plan.initialSend;
     if (initial) {
       const elems = this.chunkElems;
@@ -119,32 +134,26 @@ class CollectiveOp {
         this.queue.push({ round: initial.round, segment: initial.segment, offset, length: Math.min(elems, end - offset) });
       }
     }
-    const method = pullMethod();
-    const call = client.makeServerStreamRequest<PullRequest, IncomingChunk>(
-      PULL_PATH,
-      method.requestSerialize,
-      method.responseDeserialize,
-      { id: { ...this.ring.idBase, step: this.step, senderRank: this.ring.rank }, totalLength: this.buffer.length, encoding: this.encoding },
-      new grpc.Metadata(),
-      {},
-    );
-    this.call = call;
-    call.on('data', (chunk: IncomingChunk) => this.onChunk(chunk));
-    call.on('error', (err: grpc.ServiceError) => {
-      if (!this.settled) this.fail(errorFromStatus(err, this.ring.predPeer, this.ring.ringAddresses));
-    });
-    call.on('end', () => {
-      this.predEnded = true;
-      if (this.settled) return;
-      if (this.received < this.plan.receiveChunks) {
-        this.fail(new PeerLostError(this.ring.pred, this.ring.predAddress, `stream ended after ${this.received} of ${this.plan.receiveChunks} chunks of ${this.name}`));
-        return;
-      }
-      this.progress();
-      this.maybeDone();
-    });
     this.armWatchdog(this.ring.timeoutMs);
+    this.inbound = transport.pull({ id: this.id, totalLength: this.buffer.length, encoding: this.encoding }, this);
     this.offerPull();
+  }
+
+  /** ChunkSink: the predecessor's stream failed (its wire error, or the link itself). */
+  error(failure: { code: number; details: string }): void {
+    if (!this.settled) this.fail(errorFromStatus(failure, this.ring.predPeer, this.ring.ringAddresses));
+  }
+
+  /** ChunkSink: the predecessor ended this collective's stream. */
+  end(): void {
+    this.predEnded = true;
+    if (this.settled) return;
+    if (this.received < this.plan.receiveChunks) {
+      this.fail(new PeerLostError(this.ring.pred, this.ring.predAddress, `stream ended after ${this.received} of ${this.plan.receiveChunks} chunks of ${this.name}`));
+      return;
+    }
+    this.progress();
+    this.maybeDone();
   }
 
   /** Attaches the successor's pull for this step if one is waiting. */
@@ -166,7 +175,7 @@ class CollectiveOp {
       return;
     }
     this.stream = stream;
-    stream.on('cancelled', () => this.onSuccessorCancelled());
+    stream.onCancelled(() => this.onSuccessorCancelled());
     this.progress();
     this.pump();
     this.maybeDone();
@@ -190,7 +199,10 @@ class CollectiveOp {
       this.issued++;
       this.bytesSent += item.length * this.bytesPerElement;
       const ok = stream.write(
-        { idBytes: this.idBytes, round: item.round, segment: item.segment, offset: item.offset, length: item.length, data: this.buffer, encoding: this.encoding },
+        {
+          idBytes: this.idBytes, id: this.id, round: item.round, segment: item.segment, offset: item.offset, length: item.length,
+          data: this.sendData, encoding: this.encoding,
+        },
         () => {
           this.completed++;
           this.progress();
@@ -199,7 +211,7 @@ class CollectiveOp {
       );
       if (!ok) {
         this.blocked = true;
-        stream.once('drain', () => {
+        stream.onceDrain(() => {
           this.blocked = false;
           this.progress();
           this.pump();
@@ -216,42 +228,58 @@ class CollectiveOp {
     }
   }
 
-  private onChunk(chunk: IncomingChunk): void {
-    if (this.settled) return;
+  /** ChunkSink: a chunk header; checked before any of its payload touches the buffer. */
+  header(chunk: ChunkHeader): boolean {
+    if (this.settled) return false;
     const problem = this.check(chunk);
     if (problem) {
       this.fail(problem);
-      return;
+      return false;
     }
     const rr = this.plan.receive.get(chunk.round)!;
-    const n = chunk.length;
-    const half = chunk.halfPayload;
+    // After the last add this rank owns the full sum and all-gathers it as half: it keeps the same
+    // rounded value, so every replica ends bit-identical (weights digest check).
+    const roundAfterAdd = rr.op === 'add' && this.plan.receive.get(rr.round + 1)?.op === 'copy';
+    this.current = { rr, offset: chunk.offset, length: chunk.length, roundAfterAdd };
+    return true;
+  }
+
+  /** ChunkSink: elements [at, at + data.length) of the current chunk, reduced in place. */
+  payload(data: Float32Array | Uint16Array, at: number): void {
+    const cur = this.current;
+    if (this.settled || !cur) return;
+    const n = data.length;
+    const offset = cur.offset + at;
     // Half chunks are decoded while reducing, straight from the received bytes; the partial sums
     // stay float32 here and are re-quantized only when forwarded.
-    if (half) {
-      // After the last add this rank owns the full sum and all-gathers it as half: it keeps the same
-      // rounded value, so every replica ends bit-identical (weights digest check).
-      if (rr.op === 'add' && this.plan.receive.get(rr.round + 1)?.op === 'copy') addHalfAndRound(this.buffer, chunk.offset, half, n);
-      else if (rr.op === 'add') addHalf(this.buffer, chunk.offset, half, n);
-      else copyHalf(this.buffer, chunk.offset, half, n);
-    } else if (rr.op === 'add') {
-      const payload = chunk.payload!;
-      const dst = this.buffer.subarray(chunk.offset, chunk.offset + n);
-      for (let i = 0; i < n; i++) dst[i] += payload[i];
+    if (data instanceof Uint16Array) {
+      if (cur.roundAfterAdd) addHalfAndRound(this.buffer, offset, data, n);
+      else if (cur.rr.op === 'add') addHalf(this.buffer, offset, data, n);
+      else copyHalf(this.buffer, offset, data, n);
+    } else if (cur.rr.op === 'add') {
+      const dst = this.buffer.subarray(offset, offset + n);
+      for (let i = 0; i < n; i++) dst[i] += data[i];
     } else {
-      this.buffer.set(chunk.payload!, chunk.offset);
+      this.buffer.set(data, offset);
     }
+  }
+
+  /** ChunkSink: the current chunk is complete; forward it if the plan says so. */
+  chunkDone(): void {
+    const cur = this.current;
+    this.current = null;
+    if (this.settled || !cur) return;
     this.received++;
     this.progress();
-    if (rr.forward) {
-      this.queue.push({ round: chunk.round + 1, segment: chunk.segment, offset: chunk.offset, length: n });
+    if (cur.rr.forward) {
+      this.queue.push({ round: cur.rr.round + 1, segment: cur.rr.segment, offset: cur.offset, length: cur.length });
       this.pump();
     }
     this.maybeDone();
   }
 
   /** Every field of every chunk is checked against what the plan says must come next. */
-  private check(chunk: IncomingChunk): DtrainError | null {
+  private check(chunk: ChunkHeader): DtrainError | null {
     const ring = this.ring;
     const peer = ring.predName;
     const mismatch = (field: Mismatch, expected: string | number, got: string | number) => new CollectiveMismatchError(field, expected, got, peer);
@@ -274,8 +302,7 @@ class CollectiveOp {
     if (chunk.length !== length) return mismatch('length', `${length} elements at offset ${offset}`, `${chunk.length} elements`);
     if (chunk.encoding !== this.encoding) return mismatch('encoding', encodingName(this.encoding), encodingName(chunk.encoding));
     const bytes = length * this.bytesPerElement;
-    const payload = this.encoding === ENCODING_FLOAT16 ? chunk.halfPayload : chunk.payload;
-    if (chunk.payloadBytes !== bytes || !payload) return new ChunkSizeError(bytes, chunk.payloadBytes, peer);
+    if (chunk.payloadBytes !== bytes) return new ChunkSizeError(bytes, chunk.payloadBytes, peer);
     this.nextChunk.set(rr.round, index + 1);
     return null;
   }
@@ -320,12 +347,12 @@ class CollectiveOp {
     this.ring.opFinished(this);
   }
 
-  fail(err: DtrainError): void {
+  fail(err: Error): void {
     if (this.settled) return;
     this.settle();
-    this.call?.cancel();
+    this.inbound?.cancel();
     if (this.stream && !this.stream.cancelled) {
-      this.stream.emit('error', { code: grpc.status.ABORTED, details: encodeWireError(wireErrorOf(err)) });
+      this.stream.fail({ code: grpc.status.ABORTED, details: encodeWireError(wireErrorOf(err)) });
     }
     this.reject(err);
     this.ring.fail(err);
@@ -345,10 +372,16 @@ export class RingCollective implements Collective, PullHandler {
   private readonly chunkBytes: number;
   readonly idBase: { jobId: string; generation: number };
   readonly ringAddresses: readonly string[];
-  private readonly client: grpc.Client | null;
+  readonly transportKind: TransportKind;
+  private readonly algorithm: 'auto' | 'ring';
+  /** Reused copy of the buffer for plans that send from a snapshot. */
+  private snapshot = new Float32Array(0);
+  private readonly transport: PeerTransport | null;
+  /** tcp: this generation's listener, serving the successor. */
+  private readonly listener: TcpListener | null;
   private active: CollectiveOp | null = null;
-  private pulls: PullStream[] = [];
-  private failure: DtrainError | null = null;
+  private pulls: OutboundStream[] = [];
+  private failure: Error | null = null;
   private closed = false;
 
   constructor(private readonly server: GrpcPeerServer, opts: RingOptions) {
@@ -364,9 +397,23 @@ export class RingCollective implements Collective, PullHandler {
     this.timeoutMs = opts.timeoutMs;
     this.idBase = { jobId: opts.jobId, generation: opts.generation };
     this.ringAddresses = [...opts.ring];
+    this.transportKind = opts.transport ?? 'grpc';
+    this.algorithm = opts.algorithm ?? 'auto';
+    const multi = opts.worldSize > 1;
+    // security: the job's credentials cover both data paths: gRPC channels get its TLS + join token,
+    // and the tcp transport's links speak mutual TLS with the same certificates.
     const security = opts.security ?? createInsecureSecurity();
-    this.client = opts.worldSize > 1
-      ? new grpc.Client(this.predAddress, security.channelCredentials(), security.channelOptions(PEER_CHANNEL_OPTIONS))
+    const tls = opts.tls ?? security.tlsMaterial ?? undefined;
+    this.listener = multi && this.transportKind === 'tcp'
+      ? new TcpListener({
+        bindHost: server.bindHost, advertiseHost: server.advertiseHost, jobId: opts.jobId, generation: opts.generation,
+        successor: this.succ, tls, handler: { onPull: (stream) => this.acceptPull(stream, 'tcp') },
+      })
+      : null;
+    this.transport = multi
+      ? createPeerTransport(this.transportKind, {
+        predAddress: this.predAddress, jobId: opts.jobId, generation: opts.generation, rank: opts.rank, tls, security,
+      })
       : null;
     server.attach(this);
   }
@@ -389,7 +436,14 @@ export class RingCollective implements Collective, PullHandler {
   }
 
   allReduceSum(buffer: Float32Array, step: number): Promise<AllReduceStats> {
-    return this.run('all-reduce', buffer, step, () => allReducePlan(this.rank, this.worldSize, buffer.length, this.chunkElemsFor(this.encoding)));
+    const chunkElems = this.chunkElemsFor(this.encoding);
+    // Both ranks choose from the same inputs (N, encoding), and chunk headers are checked against
+    // the plan, so a peer that chose otherwise fails with a named mismatch, never a wrong sum.
+    // Measured: the exchange halves tcp's 1 MB time, but made grpc's slower (A/B, same minute).
+    const exchange = this.worldSize === 2 && this.encoding === ENCODING_FLOAT32 && this.algorithm === 'auto'
+      && this.transportKind === 'tcp' && buffer.length * 4 <= EXCHANGE_MAX_BYTES;
+    return this.run('all-reduce', buffer, step, () =>
+      exchange ? exchangePlan(buffer.length, chunkElems) : allReducePlan(this.rank, this.worldSize, buffer.length, chunkElems));
   }
 
   broadcast(buffer: Float32Array, step: number, root: number): Promise<AllReduceStats> {
@@ -405,34 +459,66 @@ export class RingCollective implements Collective, PullHandler {
     if (!(buffer instanceof Float32Array)) return Promise.reject(new TypeError(`${kind} buffer must be a Float32Array`));
     if (!Number.isSafeInteger(step)) return Promise.reject(new RangeError(`${kind} step must be an integer, got ${step}`));
     if (this.active) return Promise.reject(new Error(`${kind} step ${step} started while ${this.active.name} is still running`));
-    if (!this.client) return Promise.resolve({ bytesSent: 0, seconds: 0 });
+    if (!this.transport) return Promise.resolve({ bytesSent: 0, seconds: 0 });
     const op = new CollectiveOp(this, kind, step, buffer, plan());
     this.active = op;
-    op.start(this.client);
+    op.start(this.transport);
     return op.promise;
   }
 
-  onPull(stream: PullStream): void {
+  /** A Peer/Pull call (the grpc transport's stream, or a wrong-transport peer). */
+  onPull(stream: OutboundStream): void {
+    this.acceptPull(stream, 'grpc');
+  }
+
+  /** OpenTcp: the successor asks where this generation's listener is; checked like a pull. */
+  onOpenTcp(call: OpenTcpCall): void {
+    const id = call.request.id;
+    const who = `rank ${id?.senderRank ?? '?'} (${call.peer})`;
+    if (id && id.jobId === this.idBase.jobId && id.generation > this.idBase.generation) {
+      this.server.deferOpenTcp(call);
+      if (!this.closed) this.fail(new CollectiveMismatchError('generation', this.idBase.generation, id.generation, who));
+      return;
+    }
+    if (this.closed) return call.reply({ code: grpc.status.UNAVAILABLE, details: `rank ${this.rank} closed its collective` });
+    if (this.failure) return call.reply({ code: grpc.status.ABORTED, details: encodeWireError(wireErrorOf(this.failure)) });
+    const refuse = (field: Mismatch, mine: string | number, theirs: string | number, poisons: boolean): void => {
+      call.reply({ code: grpc.status.FAILED_PRECONDITION, details: this.refusal(field, mine, theirs) });
+      if (poisons) this.fail(new CollectiveMismatchError(field, mine, theirs, who));
+    };
+    if (!id) return refuse('job', this.idBase.jobId, '(OpenTcp without id)', true);
+    if (id.jobId !== this.idBase.jobId) return refuse('job', this.idBase.jobId, id.jobId, true);
+    if (id.generation < this.idBase.generation) return refuse('generation', this.idBase.generation, id.generation, false);
+    if (id.senderRank !== this.succ) return refuse('rank', this.succ, id.senderRank, true);
+    if (!this.listener) return refuse('transport', this.transportKind, 'tcp', true);
+    const listener = this.listener;
+    listener.ready.then(
+      (address) => call.reply({ address, secret: listener.secret, tls: listener.tls } satisfies TcpOpenReply),
+      (err: Error) => call.reply({ code: grpc.status.UNAVAILABLE, details: `rank ${this.rank} cannot listen for tcp: ${err.message}` }),
+    );
+  }
+
+  private acceptPull(stream: OutboundStream, via: TransportKind): void {
     const next = stream.request.id;
     if (next && next.jobId === this.idBase.jobId && next.generation > this.idBase.generation) {
       // A peer of a newer world generation: this ring is stale. Keep the pull for our next ring
       // (the peer re-formed faster than us) rather than refusing it.
       this.server.defer(stream);
       if (!this.closed) {
-        this.fail(new CollectiveMismatchError('generation', this.idBase.generation, next.generation, `rank ${next.senderRank} (${stream.getPeer()})`));
+        this.fail(new CollectiveMismatchError('generation', this.idBase.generation, next.generation, `rank ${next.senderRank} (${stream.peer})`));
       }
       return;
     }
     if (this.closed) {
-      stream.emit('error', { code: grpc.status.UNAVAILABLE, details: `rank ${this.rank} closed its collective` });
+      stream.fail({ code: grpc.status.UNAVAILABLE, details: `rank ${this.rank} closed its collective` });
       return;
     }
     if (this.failure) {
-      stream.emit('error', { code: grpc.status.ABORTED, details: encodeWireError(wireErrorOf(this.failure)) });
+      stream.fail({ code: grpc.status.ABORTED, details: encodeWireError(wireErrorOf(this.failure)) });
       return;
     }
     const id = stream.request.id;
-    const who = `rank ${id?.senderRank ?? '?'} (${stream.getPeer()})`;
+    const who = `rank ${id?.senderRank ?? '?'} (${stream.peer})`;
     const check = (field: Mismatch, mine: string | number, theirs: string | number): boolean => {
       if (mine === theirs) return false;
       this.refuse(stream, field, mine, theirs);
@@ -450,27 +536,37 @@ export class RingCollective implements Collective, PullHandler {
       return;
     }
     if (check('rank', this.succ, id.senderRank)) return;
+    if (check('transport', this.transportKind, via)) return;
     this.pulls.push(stream);
-    stream.on('cancelled', () => {
+    stream.onCancelled(() => {
       this.pulls = this.pulls.filter((s) => s !== stream);
     });
     this.active?.offerPull();
   }
 
   /** Ends a pull with a mismatch status the requester turns into CollectiveMismatchError. */
-  refuse(stream: PullStream, field: Mismatch, mine: string | number, theirs: string | number): void {
-    const message = `rank ${this.rank} refused the pull: ${field} is ${String(mine)} here, ${String(theirs)} in the request`;
-    stream.emit('error', {
-      code: grpc.status.FAILED_PRECONDITION,
-      details: encodeWireError({ code: 'CollectiveMismatchError', message, peerRank: -1, peerAddress: '', field, serverValue: String(mine), clientValue: String(theirs) }),
-    });
+  refuse(stream: OutboundStream, field: Mismatch, mine: string | number, theirs: string | number): void {
+    stream.fail({ code: grpc.status.FAILED_PRECONDITION, details: this.refusal(field, mine, theirs) });
   }
 
-  takePull(step: number): PullStream | null {
+  private refusal(field: Mismatch, mine: string | number, theirs: string | number): string {
+    const message = `rank ${this.rank} refused the pull: ${field} is ${String(mine)} here, ${String(theirs)} in the request`;
+    return encodeWireError({ code: 'CollectiveMismatchError', message, peerRank: -1, peerAddress: '', field, serverValue: String(mine), clientValue: String(theirs) });
+  }
+
+  takePull(step: number): OutboundStream | null {
     const i = this.pulls.findIndex((s) => s.request.id?.step === step);
     if (i < 0) return null;
     const [stream] = this.pulls.splice(i, 1);
     return stream;
+  }
+
+  /** A copy of `buffer` for an op's sends (valid until the next op starts; one op at a time). */
+  snapshotOf(buffer: Float32Array): Float32Array {
+    if (this.snapshot.length < buffer.length) this.snapshot = new Float32Array(buffer.length);
+    const copy = this.snapshot.subarray(0, buffer.length);
+    copy.set(buffer);
+    return copy;
   }
 
   opFinished(op: CollectiveOp): void {
@@ -478,22 +574,35 @@ export class RingCollective implements Collective, PullHandler {
   }
 
   /** A failed ring stays failed: later collectives and pulls get the same error until close(). */
-  fail(err: DtrainError): void {
+  fail(err: Error): void {
     if (!this.failure) this.failure = err;
     this.active?.fail(err);
     const details = encodeWireError(wireErrorOf(this.failure));
-    for (const stream of this.pulls.splice(0)) stream.emit('error', { code: grpc.status.ABORTED, details });
+    for (const stream of this.pulls.splice(0)) stream.fail({ code: grpc.status.ABORTED, details });
+  }
+
+  abort(reason: Error): void {
+    if (this.closed) return;
+    if (!(reason instanceof Error)) reason = new WorldAbortedError(`collective of rank ${this.rank} aborted: ${String(reason)}`);
+    // fail() rejects the active op with `reason`, cancels its pull and tells the successor.
+    this.fail(reason);
+    this.shutDown();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.active?.fail(new WorldAbortedError(`collective of rank ${this.rank} closed during ${this.active.name}`));
+    this.shutDown();
+  }
+
+  private shutDown(): void {
     this.closed = true;
     for (const stream of this.pulls.splice(0)) {
-      stream.emit('error', { code: grpc.status.UNAVAILABLE, details: `rank ${this.rank} closed its collective` });
+      stream.fail({ code: grpc.status.UNAVAILABLE, details: `rank ${this.rank} closed its collective` });
     }
     this.server.detach(this);
-    this.client?.close();
+    this.transport?.close();
+    this.listener?.close();
   }
 }
 

@@ -38,6 +38,11 @@ export interface RingPlan {
   /** Chunks this rank will receive / send in the whole collective. */
   receiveChunks: number;
   sendChunks: number;
+  /**
+   * Sends read a copy of the buffer taken when the collective starts (the exchange adds into the
+   * buffer while its own values may still be queued on the wire as zero-copy views).
+   */
+  sendFromSnapshot?: boolean;
 }
 
 function mod(a: number, n: number): number {
@@ -85,3 +90,17 @@ export function broadcastPlan(rank: number, n: number, root: number, totalLength
   receive.set(hop - 1, { round: hop - 1, segment: 0, range: whole, op: 'copy', forward });
   return { receive, initialSend: null, receiveChunks: chunks, sendChunks: forward ? chunks : 0 };
 }
+
+/**
+ * N=2 direct exchange: each rank sends its whole buffer once and adds what it receives. Same bytes
+ * as the ring (one buffer per rank), but one dependent hop instead of two, so half the latency.
+ * Both ranks compute a + b in float32, which is commutative: the replicas stay bit-identical.
+ * (Not for fp16: each rank would add the other's rounded values to its own exact ones.)
+ */
+export function exchangePlan(totalLength: number, chunkElems: number): RingPlan {
+  const whole: SegmentRange = { start: 0, length: totalLength };
+  const chunks = chunkCount(totalLength, chunkElems);
+  const receive = new Map<number, ReceiveRound>([[0, { round: 0, segment: 0, range: whole, op: 'add', forward: false }]]);
+  return { receive, initialSend: { round: 0, segment: 0, range: whole }, receiveChunks: chunks, sendChunks: chunks, sendFromSnapshot: true };
+}
+

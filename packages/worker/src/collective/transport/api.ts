@@ -1,0 +1,92 @@
+// Contract of a ring link: how a rank receives one collective's chunks from its predecessor and
+// serves its successor's. Modelled on grpc-js's Transport/Http2Transport split: the ring
+// (ring-collective.ts) speaks only this contract; 'grpc' (one Peer/Pull call per collective) and
+// 'tcp' (framed chunks over one TCP/TLS connection per link and generation, negotiated over the
+// Peer service) implement it. Errors cross the wire as a gRPC status code plus the wire-error
+// details (wire-error.ts), whichever transport carries them, so both report the same named errors.
+import type { ChunkId, OutgoingChunk } from '../gradient-chunk-codec';
+
+export type TransportKind = 'grpc' | 'tcp';
+
+/** TLS material for the tcp transport (PEM); set whenever the job has credentials. */
+export interface TransportTls {
+  /** CA that signed every peer's certificate. */
+  ca: string | Buffer;
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+/** The receiving rank's per-collective request: the "ready" handshake (proto PullRequest). */
+export interface PullFields {
+  /** senderRank is the requesting (receiving) rank; null only from a malformed request. */
+  id: ChunkId | null;
+  totalLength: number;
+  encoding: number;
+}
+
+/** A failure carried on the wire: a grpc status code and wire-error details (see wire-error.ts). */
+export interface WireFailure {
+  code: number;
+  details: string;
+}
+
+/** Header fields of a received chunk (proto GradientChunk without its payload). */
+export interface ChunkHeader {
+  id: ChunkId | null;
+  round: number;
+  segment: number;
+  offset: number;
+  length: number;
+  encoding: number;
+  payloadBytes: number;
+}
+
+/**
+ * Where an inbound stream delivers. Per chunk: header(), then payload() for consecutive whole
+ * elements (once, or in pieces as they arrive), then chunkDone(). Views passed to payload() are
+ * only valid during the call (the tcp transport reuses its receive buffer).
+ */
+export interface ChunkSink {
+  /** false: the chunk was refused (the sink failed); its payload is skipped. */
+  header(chunk: ChunkHeader): boolean;
+  /** `data` holds elements [at, at + data.length) of the current chunk's payload. */
+  payload(data: Float32Array | Uint16Array, at: number): void;
+  chunkDone(): void;
+  /** The sender ended this collective's stream. */
+  end(): void;
+  error(failure: WireFailure): void;
+}
+
+/** The receiving side of one collective: cancel() tells the predecessor to stop sending. */
+export interface InboundStream {
+  cancel(): void;
+}
+
+/** The sending side of one collective, as asked for by the successor. */
+export interface OutboundStream {
+  readonly request: PullFields;
+  /** Who asked (for error messages). */
+  readonly peer: string;
+  readonly cancelled: boolean;
+  /** Queues a chunk; `done` runs once it was handed to the wire. false: wait for onceDrain. */
+  write(chunk: OutgoingChunk, done: () => void): boolean;
+  onceDrain(listener: () => void): void;
+  end(): void;
+  /** Ends the stream with an error the successor turns into a named error. */
+  fail(failure: WireFailure): void;
+  /** The successor went away (cancelled, connection lost) or, for grpc, the stream closed. */
+  onCancelled(listener: () => void): void;
+}
+
+/** What a transport hands the successor's requests to. */
+export interface OutboundHandler {
+  onPull(stream: OutboundStream): void;
+}
+
+/** Client half of a ring link: this rank's streams from its predecessor. */
+export interface PeerTransport {
+  readonly kind: TransportKind;
+  pull(request: PullFields, sink: ChunkSink): InboundStream;
+  /** Closes connections and listeners; open inbound streams get no further callbacks. */
+  close(): void;
+}

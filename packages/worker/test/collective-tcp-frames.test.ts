@@ -1,0 +1,91 @@
+// The tcp transport's frame reader: frames split at arbitrary read boundaries must come out whole,
+// payloads as aligned views of whole elements, and a corrupt header must be a protocol error.
+import { expect, it } from 'vitest';
+import {
+  encodeControlFrame, encodeFrameHeader, FRAME_CHUNK, FRAME_END, FRAME_HEADER_BYTES, FrameReader, pad8, type FrameHeader,
+} from '../src/collective/transport/tcp-frames';
+
+interface Seen {
+  chunks: Array<{ h: FrameHeader; values: number[]; pieces: number }>;
+  controls: FrameHeader[];
+  misaligned: number;
+  errors: string[];
+}
+
+function reader(seen: Seen): FrameReader {
+  let cur: { h: FrameHeader; values: number[]; pieces: number } | null = null;
+  return new FrameReader({
+    chunkHeader: (h) => {
+      cur = { h, values: [], pieces: 0 };
+      return true;
+    },
+    chunkPayload: (data, at) => {
+      if (data.byteOffset % data.BYTES_PER_ELEMENT !== 0) seen.misaligned++;
+      expect(at).toBe(cur!.values.length);
+      cur!.values.push(...data);
+      cur!.pieces++;
+    },
+    chunkDone: () => {
+      seen.chunks.push(cur!);
+      cur = null;
+    },
+    control: (h) => seen.controls.push(h),
+    protocolError: (m) => seen.errors.push(m),
+  });
+}
+
+function chunkFrame(job: string, step: number, offset: number, values: Float32Array | Uint16Array): Buffer {
+  const body = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  const head = encodeFrameHeader({
+    type: FRAME_CHUNK, generation: 3, step, senderRank: 1, round: 2, segment: 1, offset, length: values.length,
+    encoding: values instanceof Uint16Array ? 1 : 0, bodyBytes: body.length,
+  }, Buffer.from(job));
+  return Buffer.concat([head, body, Buffer.alloc(pad8(body.length) - body.length)]);
+}
+
+it('reassembles chunk and control frames split at every kind of read boundary, with aligned payloads', () => {
+  const f32 = Float32Array.from({ length: 1001 }, (_, i) => i * 0.5 - 7);
+  const f16 = Uint16Array.from({ length: 333 }, (_, i) => (i * 97) & 0xffff);
+  const end = encodeControlFrame(
+    { type: FRAME_END, generation: 3, step: 9, senderRank: 1, round: 0, segment: 0, offset: 0, length: 0, encoding: 0 }, Buffer.from('job-é'), Buffer.alloc(0),
+  );
+  const stream = Buffer.concat([chunkFrame('job-é', 9, 5, f32), chunkFrame('job-é', 9, 1006, f16), end, chunkFrame('j', -1, 0, f32.subarray(0, 3))]);
+  let seed = 12345;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return 1 + (seed % n);
+  };
+  for (const maxRead of [1, 3, 7, 64, 1000, stream.length]) {
+    const seen: Seen = { chunks: [], controls: [], misaligned: 0, errors: [] };
+    const r = reader(seen);
+    for (let at = 0; at < stream.length;) {
+      const n = Math.min(rand(maxRead), stream.length - at);
+      // Through the onread path: the reader chooses where each read lands.
+      const target = r.target();
+      stream.copy(target, 0, at, at + n);
+      r.received(n);
+      at += n;
+    }
+    expect(seen.errors).toEqual([]);
+    expect(seen.misaligned).toBe(0);
+    expect(seen.chunks.map((c) => [c.h.jobId, c.h.step, c.h.offset, c.h.length, c.h.encoding])).toEqual([
+      ['job-é', 9, 5, 1001, 0], ['job-é', 9, 1006, 333, 1], ['j', -1, 0, 3, 0],
+    ]);
+    expect(seen.chunks[0].values).toEqual([...f32]);
+    expect(seen.chunks[1].values).toEqual([...f16]);
+    expect(seen.chunks[2].values).toEqual([...f32.subarray(0, 3)]);
+    expect(seen.controls.map((h) => [h.type, h.step, h.generation, h.senderRank])).toEqual([[FRAME_END, 9, 3, 1]]);
+  }
+});
+
+it('a corrupt header (unknown type, oversized job id) is a protocol error, not an allocation', () => {
+  for (const [offset, value] of [[0, 99], [4, 1 << 20]] as const) {
+    const seen: Seen = { chunks: [], controls: [], misaligned: 0, errors: [] };
+    const frame = chunkFrame('job', 1, 0, new Float32Array(4));
+    frame.writeUInt32LE(value, offset);
+    reader(seen).push(frame);
+    expect(seen.errors).toHaveLength(1);
+    expect(seen.chunks).toEqual([]);
+  }
+  expect(FRAME_HEADER_BYTES % 8).toBe(0);
+});

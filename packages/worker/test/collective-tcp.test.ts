@@ -1,0 +1,84 @@
+// The tcp transport: TLS (RingOptions.tls, as the job's mTLS credentials will supply it):
+// certificates made by openssl here, ranks as real processes. Exact sums prove the data path;
+// the mixed case proves a rank with credentials never talks plaintext to one without.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { SpawnedRing, type RankEvent } from '../../../test/fixtures/allreduce-spawn';
+import { checksum, expectedSum } from '../../../test/fixtures/allreduce-values';
+
+let dir = '';
+let files: { ca: string; cert: string; key: string };
+const rings: SpawnedRing[] = [];
+
+function openssl(...args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'dtrain-tls-'));
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=dtrain-test-ca');
+  openssl('req', ...ec, '-keyout', 'node.key', '-out', 'node.csr', '-subj', '/CN=127.0.0.1');
+  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  openssl('x509', '-req', '-in', 'node.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'node.pem', '-days', '1', '-extfile', 'ext.cnf');
+  files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'node.pem'), key: join(dir, 'node.key') };
+});
+
+afterEach(async () => {
+  await Promise.all(rings.splice(0).map((r) => r.dispose()));
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function events(r: SpawnedRing, kind: string): RankEvent[] {
+  return r.ranks.flatMap((p) => p.events.filter((e) => e.event === kind));
+}
+
+it('sums exactly over mutual TLS, N=3', async () => {
+  const lengths = [5, 300_001];
+  const r = new SpawnedRing(3, () => ({ scenario: 'sums', lengths, steps: 1, chunkBytes: 64 * 1024, transport: 'tcp', tlsFiles: files }));
+  rings.push(r);
+  expect((await r.exits()).map((e) => e.code)).toEqual([0, 0, 0]);
+  expect(events(r, 'error')).toEqual([]);
+  const results = events(r, 'result');
+  expect(results).toHaveLength(3 * lengths.length);
+  for (const e of results) {
+    const length = e.length as number;
+    const expected = Float32Array.from({ length }, (_, i) => expectedSum(3, i, e.step as number));
+    expect(e.bad).toBe(0);
+    expect(e.checksum).toBe(checksum(expected));
+  }
+});
+
+it('a rank with TLS credentials and one without both fail, naming TLS, instead of talking plaintext', async () => {
+  const r = new SpawnedRing(2, (rank) => ({
+    scenario: 'sums', lengths: [1000], steps: 1, transport: 'tcp', tlsFiles: rank === 0 ? files : undefined,
+  }));
+  rings.push(r);
+  expect((await r.exits()).map((e) => e.code)).toEqual([0, 0]);
+  expect(events(r, 'result')).toEqual([]);
+  const errors = events(r, 'error');
+  expect(errors.map((e) => e.rank).sort()).toEqual([0, 1]);
+  for (const e of errors) {
+    expect(e.code).toBe('PeerLostError');
+    expect(e.message).toMatch(/TLS/);
+  }
+});
+
+it('a grpc rank and a tcp rank both fail with CollectiveMismatchError naming the transport', async () => {
+  const r = new SpawnedRing(2, (rank) => ({ scenario: 'sums', lengths: [1000], steps: 1, transport: rank === 0 ? 'grpc' : 'tcp' }));
+  rings.push(r);
+  expect((await r.exits()).map((e) => e.code)).toEqual([0, 0]);
+  expect(events(r, 'result')).toEqual([]);
+  const errors = events(r, 'error');
+  expect(errors.map((e) => e.rank).sort()).toEqual([0, 1]);
+  for (const e of errors) {
+    expect(e.code).toBe('CollectiveMismatchError');
+    expect(e.field).toBe('transport');
+  }
+});
