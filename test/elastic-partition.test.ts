@@ -5,6 +5,7 @@
 // equal replicas. The cut-off worker gives up on its coordinator after --coordinator-timeout-ms.
 // Needs root (ip netns); skipped elsewhere. Names are prefixed el- (branch `elastic`).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DTRAIN_BIN, REPO_ROOT, lastJsonLine, smallMnistJob, tempDir, writeJob } from './harness/dtrain-cli';
@@ -100,13 +101,24 @@ describe.skipIf(!usable)('elastic: network partition (ip netns)', () => {
       checkpoint: { dir: join(dir, 'ckpt'), everySteps: 20, keep: 2 },
       collective: { timeoutMs: 4_000 },
     }));
-    const coordinator = start(process.execPath, [DTRAIN_BIN, 'coordinator', job, '--listen', `${HOST_IP}:0`, '--workers', '2:3', '--json']);
+    // Across namespaces the addresses are not loopback, so the cluster runs as users must run one: mutual
+    // TLS with certificates from `dtrain certs create` and the join token it writes.
+    const certs = join(dir, 'certs');
+    execFileSync(process.execPath, [DTRAIN_BIN, 'certs', 'create', '--out', certs, '--dns', HOST_IP], { stdio: 'pipe' });
+    const token = readFileSync(join(certs, 'join-token'), 'utf8').trim();
+    const tlsArgs = (role: 'coordinator' | 'worker') => [
+      '--tls-ca', join(certs, 'ca.pem'), '--tls-cert', join(certs, `${role}.pem`),
+      '--tls-key', join(certs, `${role}-key.pem`), '--join-token', token,
+    ];
+    const coordinator = start(process.execPath, [
+      DTRAIN_BIN, 'coordinator', job, '--listen', `${HOST_IP}:0`, '--workers', '2:3', '--json', ...tlsArgs('coordinator'),
+    ]);
     procs.push(coordinator);
     await waitUntil('the coordinator address', () => /--coordinator (\S+)/.test(coordinator.err()), 60_000, coordinator.err);
     const address = /--coordinator (\S+)/.exec(coordinator.err())![1];
     const workers = WORKERS.map((i) => start(IP, [
       'netns', 'exec', `el-w${i}`, process.execPath, DTRAIN_BIN, 'worker', '--coordinator', address,
-      '--peer-host', `10.7.0.1${i}`, '--coordinator-timeout-ms', '5000',
+      '--peer-host', `10.7.0.1${i}`, '--coordinator-timeout-ms', '5000', ...tlsArgs('worker'),
     ]));
     procs.push(...workers);
     const all = () => [coordinator, ...workers].map((p) => p.err()).join('\n');
