@@ -602,7 +602,9 @@ export class RingCollective implements Collective, PullHandler {
     }
     this.server.detach(this);
     this.transport?.close();
-    this.listener?.close();
+    // A failed ring tells its successor why before the link goes away (see TcpListener.close).
+    const failure = this.failure ? { code: grpc.status.ABORTED, details: encodeWireError(wireErrorOf(this.failure)) } : undefined;
+    this.listener?.close(failure);
   }
 }
 

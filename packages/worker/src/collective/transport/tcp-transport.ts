@@ -45,6 +45,8 @@ import {
 /** Bytes a sender lets queue in the socket before reporting back-pressure (views, no copies). */
 const OUTBOUND_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** How long a closing listener lets queued frames (the last ERROR above all) drain before destroying. */
+const CLOSE_FLUSH_MS = 5000;
 
 function splitAddress(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');
@@ -410,7 +412,7 @@ class TcpOutbound implements OutboundStream {
   }
 
   private control(type: number, body: Buffer): void {
-    if (this.finished || this.socket.destroyed) return;
+    if (this.finished || !this.socket.writable) return; // destroyed, or ended by TcpListener.close
     this.finished = true;
     const id = this.request.id;
     this.socket.write(encodeControlFrame(
@@ -545,9 +547,22 @@ export class TcpListener {
     });
   }
 
-  close(): void {
+  /**
+   * Stops listening and ends every connection. With `failure` (the ring failed), each successor
+   * first gets it as a connection-level ERROR frame. The sockets are ended, not destroyed: a
+   * destroy drops what is still queued (the ERROR frame of the failed step sits behind up to
+   * OUTBOUND_HIGH_WATER_BYTES of chunks), and the successor would then see only the connection
+   * drop and blame this rank instead of the rank the failure names (e.g. a killed rank upstream).
+   */
+  close(failure?: WireFailure): void {
     this.server.close();
-    for (const s of this.sockets) s.destroy();
+    for (const s of this.sockets) {
+      if (s.destroyed) continue;
+      if (failure && s.writable) s.write(failureFrame(-2, this.jobBytes, failure));
+      s.end();
+      // A successor that stopped reading must not keep this process alive for ever.
+      setTimeout(() => s.destroy(), CLOSE_FLUSH_MS).unref();
+    }
     this.sockets.clear();
   }
 }
