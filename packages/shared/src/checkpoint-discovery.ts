@@ -157,7 +157,8 @@ export async function verifyCheckpointFiles(path: string): Promise<CheckpointInf
   return { path, globalStep: manifest.globalStep };
 }
 
-async function pathExists(path: string): Promise<boolean> {
+/** Whether `path` exists (other stat errors propagate). */
+export async function pathExists(path: string): Promise<boolean> {
   try {
     await fsp.stat(path);
     return true;

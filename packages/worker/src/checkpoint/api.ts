@@ -8,6 +8,7 @@
 
 import type * as tf from '@tensorflow/tfjs';
 import type { ModelBundle } from '@dtrain/shared/data/model-bundle';
+import type { CheckpointManifest, ManifestEntry } from '@dtrain/shared/checkpoint-discovery';
 
 export interface TrainingState {
   globalStep: number;
@@ -29,25 +30,10 @@ export interface CheckpointInfo {
 
 // ---- Extensions (checkpoint implementation). Names above are the contract; these add detail. ----
 
-/** Version of the on-disk layout; bumped on incompatible changes, checked on load. */
-export const CHECKPOINT_FORMAT_VERSION = 1;
-
-/** Files every checkpoint holds, besides manifest.json. */
-export const CHECKPOINT_FILES = ['model.json', 'weights.bin', 'optimizer.json', 'optimizer.bin', 'state.json'] as const;
-export type CheckpointFileName = (typeof CHECKPOINT_FILES)[number];
-
-export interface ManifestEntry {
-  size: number;
-  sha256: string;
-}
-
-/** manifest.json: written last, so its presence marks a complete checkpoint. */
-export interface CheckpointManifest {
-  formatVersion: number;
-  globalStep: number;
-  createdAt: string;
-  files: Record<string, ManifestEntry>;
-}
+// The layout version, file names and manifest shape are shared with the coordinator's checkpoint discovery.
+export {
+  CHECKPOINT_FILES, CHECKPOINT_FORMAT_VERSION, type CheckpointFileName, type CheckpointManifest, type ManifestEntry,
+} from '@dtrain/shared/checkpoint-discovery';
 
 /** tfjs-core's NamedTensor (not re-exported by the @tensorflow/tfjs bundle). */
 export interface NamedTensor {

@@ -49,12 +49,4 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export async function pathExists(path: string): Promise<boolean> {
-  try {
-    await fsp.stat(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-}
+export { pathExists } from '@dtrain/shared/checkpoint-discovery';
