@@ -8,7 +8,9 @@
 
 import type * as tf from '@tensorflow/tfjs';
 import type { ModelBundle } from '@dtrain/shared/data/model-bundle';
-import type { CheckpointManifest, ManifestEntry } from '@dtrain/shared/checkpoint-discovery';
+import type {
+  CheckpointManifest, FindCheckpointOptions as SharedFindCheckpointOptions, ManifestEntry,
+} from '@dtrain/shared/checkpoint-discovery';
 
 export interface TrainingState {
   globalStep: number;
@@ -33,6 +35,7 @@ export interface CheckpointInfo {
 // The layout version, file names and manifest shape are shared with the coordinator's checkpoint discovery.
 export {
   CHECKPOINT_FILES, CHECKPOINT_FORMAT_VERSION, type CheckpointFileName, type CheckpointManifest, type ManifestEntry,
+  type SkippedCheckpoint,
 } from '@dtrain/shared/checkpoint-discovery';
 
 /** tfjs-core's NamedTensor (not re-exported by the @tensorflow/tfjs bundle). */
@@ -106,17 +109,8 @@ export interface LoadedCheckpoint {
   manifest: CheckpointManifest;
 }
 
-/** A step-* folder that findLatestCheckpoint skipped, and why. */
-export interface SkippedCheckpoint {
-  path: string;
-  globalStep: number;
-  error: Error;
-}
-
-export interface FindCheckpointOptions {
-  /** Called for each newer checkpoint that failed verification; default logs with console.warn. */
-  onSkip?: (skipped: SkippedCheckpoint) => void;
-}
+/** The worker verifies candidates itself (tensors decoded), so callers set only onSkip. */
+export type FindCheckpointOptions = Pick<SharedFindCheckpointOptions, 'onSkip'>;
 
 export interface ExportedModel {
   modelJsonPath: string;
