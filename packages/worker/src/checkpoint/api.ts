@@ -9,7 +9,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { ModelBundle } from '@dtrain/shared/data/model-bundle';
 import type {
-  CheckpointManifest, FindCheckpointOptions as SharedFindCheckpointOptions, ManifestEntry,
+  CheckpointInfo, CheckpointManifest, FindCheckpointOptions as SharedFindCheckpointOptions, ManifestEntry,
 } from '@dtrain/shared/checkpoint-discovery';
 
 export interface TrainingState {
@@ -25,10 +25,8 @@ export interface TrainingState {
   createdAt: string;
 }
 
-export interface CheckpointInfo {
-  path: string;
-  globalStep: number;
-}
+/** Where a checkpoint is and which global step it holds (shared with the coordinator's discovery). */
+export type { CheckpointInfo } from '@dtrain/shared/checkpoint-discovery';
 
 // ---- Extensions (checkpoint implementation). Names above are the contract; these add detail. ----
 
