@@ -44,39 +44,38 @@ export interface NamedTensor {
 
 export type OptimizerTensorDtype = 'float32' | 'int32';
 
-/** One entry of optimizer.json `weights`: a slice of optimizer.bin. */
-export interface OptimizerWeightSpec {
+/** What one optimizer weight is, however its values are held. */
+interface OptimizerWeightShape {
   name: string;
   shape: number[];
   dtype: OptimizerTensorDtype;
+}
+
+/** One entry of optimizer.json `weights`: a slice of optimizer.bin. */
+export interface OptimizerWeightSpec extends OptimizerWeightShape {
   byteOffset: number;
   byteLength: number;
+}
+
+/** Optimizer state, on disk (W: a slice of optimizer.bin) or in memory (W: its values). */
+interface OptimizerStateOf<W> {
+  className: string;
+  config: Record<string, unknown>;
+  weights: W[];
+  extra: Record<string, number>;
 }
 
 /** optimizer.json. `weights` is optimizer.getWeights() in its order (position matters: Adam & co.
  * pair state with gradients by index). `extra` holds state that getWeights() does not return
  * (Adam's accBeta1/accBeta2, which setWeights would recompute with pow and lose bit-exactness). */
-export interface OptimizerStateFile {
-  className: string;
-  config: Record<string, unknown>;
-  weights: OptimizerWeightSpec[];
-  extra: Record<string, number>;
-}
+export type OptimizerStateFile = OptimizerStateOf<OptimizerWeightSpec>;
 
-export interface OptimizerWeightValue {
-  name: string;
-  shape: number[];
-  dtype: OptimizerTensorDtype;
+export interface OptimizerWeightValue extends OptimizerWeightShape {
   values: Float32Array | Int32Array;
 }
 
 /** Optimizer state as plain arrays (no tensors, nothing to dispose). */
-export interface SavedOptimizerState {
-  className: string;
-  config: Record<string, unknown>;
-  weights: OptimizerWeightValue[];
-  extra: Record<string, number>;
-}
+export type SavedOptimizerState = OptimizerStateOf<OptimizerWeightValue>;
 
 export interface SaveCheckpointOptions {
   dir: string;
