@@ -76,7 +76,8 @@ class JobController implements Controller {
       state: publicState(c.machine.phase),
       generation: c.world?.generation ?? 0,
       workers: c.world?.ids.length ?? 0,
-      epoch: (c.planner.current?.plan.epoch ?? pos.epoch) + 1,
+      // 1-based like the progress lines; after the last epoch (stopping, finished) it stays at the last.
+      epoch: Math.min((c.planner.current?.plan.epoch ?? pos.epoch) + 1, c.o.epochs),
       globalStep: c.planner.committedSteps,
       loss: c.progress.lastLoss,
       samplesPerSec: c.progress.recentSamplesPerSec,
