@@ -1,28 +1,19 @@
 // Bring-your-own-data splits: a test file evaluated at the end, a validation file or fraction per
 // epoch, the legacy testFraction, and named errors for files that do not match the training file.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openDataset } from '../src/data/dataset';
 import { ColumnMismatchError, UnseenLabelError } from '../src/data/columns';
 import { TABULAR_SPLIT_SEED, tabularSplit } from '../src/data/tabular';
 import { DataFileError, JobSpecError } from '../src/errors';
 import { validateJobSpec, type DatasetSpec } from '../src/job-spec';
+import { useTempFiles } from './temp-files';
 
-let dir: string;
+const tmp = useTempFiles('dtrain-heldout-');
+const { file } = tmp;
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  dir = mkdtempSync(join(tmpdir(), 'dtrain-heldout-'));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-}
 const values = (t: tf.Tensor): number[] => Array.from(t.dataSync());
 
 /** Rows a,b -> label: feature a = row number, so a batch names the rows it holds. */

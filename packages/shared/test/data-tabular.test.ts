@@ -1,29 +1,21 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { describeDataset, openDataset } from '../src/data/dataset';
 import { indexTabularFile } from '../src/data/tabular-file';
 import { TABULAR_SPLIT_SEED, tabularSplit } from '../src/data/tabular';
 import { DataFileError } from '../src/errors';
 import type { DatasetSpec } from '../src/job-spec';
+import { useTempFiles } from './temp-files';
 
 const DATA = fileURLToPath(new URL('../../../examples/data/', import.meta.url));
-let dir: string;
-
+const tmp = useTempFiles('dtrain-data-');
+const { file } = tmp;
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  dir = mkdtempSync(join(tmpdir(), 'dtrain-data-'));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-}
 
 type TabularSpec = Extract<DatasetSpec, { label: string }>;
 
@@ -153,7 +145,7 @@ describe('tabular: bad files give DataFileError with file, row and column', () =
   });
 
   it('missing file', async () => {
-    const path = join(dir, 'nope.csv');
+    const path = join(tmp.dir, 'nope.csv');
     const err = await openDataset(csvSpec(path), 1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DataFileError);
     expect((err as Error).message).toBe(`${path}: cannot open data file: ENOENT`);

@@ -2,11 +2,10 @@
 // bit-identical outputs to the model on the dataset's own batch, classes come back by name,
 // regression values in label units, and the coordinator's label-unit errors (from standardized
 // sums) equal what `evaluate` computes from raw rows.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openDataset } from '../src/data/dataset';
 import { combineTestReports } from '../src/data/held-out-results';
 import { BUNDLE_FILE, modelBundle } from '../src/data/model-bundle';
@@ -15,19 +14,13 @@ import { evaluateBatch } from '../src/model/losses';
 import { buildModel } from '../src/model/build-model';
 import { loadModel } from '../src/model/load-model';
 import { validateJobSpec, type JobSpec } from '../src/job-spec';
+import { useTempFiles } from './temp-files';
 
-let dir: string;
+const tmp = useTempFiles('dtrain-bundle-');
+const { file } = tmp;
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  dir = mkdtempSync(join(tmpdir(), 'dtrain-bundle-'));
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-}
 
 /** Writes model.json + weights.bin + the bundle, as a checkpoint or export holds them. */
 async function saveBundle(out: string, model: tf.LayersModel, spec: JobSpec, info: Parameters<typeof modelBundle>[1]): Promise<void> {
@@ -60,7 +53,7 @@ describe('model bundle: same preprocessing as training', () => {
     });
     const ds = await openDataset(spec.dataset, 1);
     const model = await buildModel({ spec, info: ds.info, seed: 3 });
-    const out = mkdtempSync(join(dir, 'c-'));
+    const out = mkdtempSync(join(tmp.dir, 'c-'));
     await saveBundle(out, model, spec, ds.info);
 
     const loaded = await loadModel(out);
@@ -100,7 +93,7 @@ describe('model bundle: same preprocessing as training', () => {
     });
     const ds = await openDataset(spec.dataset, 1);
     const model = await buildModel({ spec, info: ds.info, seed: 9 });
-    const out = mkdtempSync(join(dir, 'r-'));
+    const out = mkdtempSync(join(tmp.dir, 'r-'));
     await saveBundle(out, model, spec, ds.info);
     const loaded = await loadModel(out);
     const st = loaded.bundle.standardization!;
@@ -144,7 +137,7 @@ describe('model bundle: same preprocessing as training', () => {
     });
     const ds = await openDataset(spec.dataset, 1);
     const model = await buildModel({ spec, info: ds.info, seed: 2 });
-    const out = mkdtempSync(join(dir, 's-'));
+    const out = mkdtempSync(join(tmp.dir, 's-'));
     await saveBundle(out, model, spec, ds.info);
     const loaded = await loadModel(out);
     expect(loaded.bundle.sequence).toEqual({ window: 4, horizon: 2 });
@@ -163,7 +156,7 @@ describe('model bundle: same preprocessing as training', () => {
   });
 
   it('a missing bundle is a named error saying what is missing', async () => {
-    const out = mkdtempSync(join(dir, 'none-'));
+    const out = mkdtempSync(join(tmp.dir, 'none-'));
     await expect(loadModel(out)).rejects.toThrow(/dtrain-model\.json: missing: dtrain-model\.json \(the preprocessing\)/);
   });
 });

@@ -9,7 +9,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { ModelBundle } from '@dtrain/shared/data/model-bundle';
 import type {
-  CheckpointManifest, FindCheckpointOptions as SharedFindCheckpointOptions, ManifestEntry,
+  CheckpointInfo, CheckpointManifest, FindCheckpointOptions as SharedFindCheckpointOptions, ManifestEntry,
 } from '@dtrain/shared/checkpoint-discovery';
 
 export interface TrainingState {
@@ -25,10 +25,8 @@ export interface TrainingState {
   createdAt: string;
 }
 
-export interface CheckpointInfo {
-  path: string;
-  globalStep: number;
-}
+/** Where a checkpoint is and which global step it holds (shared with the coordinator's discovery). */
+export type { CheckpointInfo } from '@dtrain/shared/checkpoint-discovery';
 
 // ---- Extensions (checkpoint implementation). Names above are the contract; these add detail. ----
 
@@ -46,39 +44,38 @@ export interface NamedTensor {
 
 export type OptimizerTensorDtype = 'float32' | 'int32';
 
-/** One entry of optimizer.json `weights`: a slice of optimizer.bin. */
-export interface OptimizerWeightSpec {
+/** What one optimizer weight is, however its values are held. */
+interface OptimizerWeightShape {
   name: string;
   shape: number[];
   dtype: OptimizerTensorDtype;
+}
+
+/** One entry of optimizer.json `weights`: a slice of optimizer.bin. */
+export interface OptimizerWeightSpec extends OptimizerWeightShape {
   byteOffset: number;
   byteLength: number;
+}
+
+/** Optimizer state, on disk (W: a slice of optimizer.bin) or in memory (W: its values). */
+interface OptimizerStateOf<W> {
+  className: string;
+  config: Record<string, unknown>;
+  weights: W[];
+  extra: Record<string, number>;
 }
 
 /** optimizer.json. `weights` is optimizer.getWeights() in its order (position matters: Adam & co.
  * pair state with gradients by index). `extra` holds state that getWeights() does not return
  * (Adam's accBeta1/accBeta2, which setWeights would recompute with pow and lose bit-exactness). */
-export interface OptimizerStateFile {
-  className: string;
-  config: Record<string, unknown>;
-  weights: OptimizerWeightSpec[];
-  extra: Record<string, number>;
-}
+export type OptimizerStateFile = OptimizerStateOf<OptimizerWeightSpec>;
 
-export interface OptimizerWeightValue {
-  name: string;
-  shape: number[];
-  dtype: OptimizerTensorDtype;
+export interface OptimizerWeightValue extends OptimizerWeightShape {
   values: Float32Array | Int32Array;
 }
 
 /** Optimizer state as plain arrays (no tensors, nothing to dispose). */
-export interface SavedOptimizerState {
-  className: string;
-  config: Record<string, unknown>;
-  weights: OptimizerWeightValue[];
-  extra: Record<string, number>;
-}
+export type SavedOptimizerState = OptimizerStateOf<OptimizerWeightValue>;
 
 export interface SaveCheckpointOptions {
   dir: string;
