@@ -73,7 +73,7 @@ export const METRICS = {
   },
   epoch: {
     name: 'dtrain_epoch', type: 'gauge', labelNames: [], sources: BOTH,
-    help: 'Current epoch (0-based).',
+    help: '0-based epoch: a worker\'s series is the epoch it trains; the coordinator\'s is the next to plan (= epochs completed).',
   },
   stepDuration: {
     name: 'dtrain_step_duration_seconds', type: 'histogram', labelNames: [], sources: BOTH, buckets: STEP_SECONDS_BUCKETS,
