@@ -282,7 +282,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       case 'checkpoint':
         return msg.checkpoint ? { type: 'CheckpointReported', atMs, from, globalStep: Number(msg.checkpoint.globalStep), path: msg.checkpoint.path } : null;
       case 'error':
-        return msg.error ? { type: 'WorkerError', atMs, from, code: msg.error.code, message: msg.error.message, peerRank: msg.error.peerRank } : null;
+        return msg.error ? { type: 'WorkerError', atMs, from, code: msg.error.code, message: msg.error.message, peerRank: msg.error.peerRank,
+          globalStep: msg.error.globalStep } : null;
       case 'done': return { type: 'Done', atMs, from, globalStep: Number(msg.done?.globalStep ?? 0), test: msg.done?.test ?? null };
       case 'parked': {
         const p = msg.parked;

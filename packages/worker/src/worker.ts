@@ -445,7 +445,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     const e = err as Error & { peerRank?: number };
     const quiet = err instanceof WorldAbortedError || err instanceof CoordinatorUnreachableError || err instanceof JoinRefusedError;
     if (!quiet && !link.error) {
-      link.send({ error: { code: e instanceof DtrainError ? e.code : e.name, message: e.message, peerRank: e.peerRank ?? -1 } });
+      const globalStep = err instanceof NonFiniteLossError ? err.globalStep : -1;
+      link.send({ error: { code: e instanceof DtrainError ? e.code : e.name, message: e.message, peerRank: e.peerRank ?? -1, globalStep } });
       // The coordinator decides what the failure means (which rank was lost); stay until it says.
       await link.awaitAbort(ABORT_WAIT_MS);
     }

@@ -50,7 +50,8 @@ export type ControllerEvent = { atMs: number } & (
   | { type: 'Synced'; from: Envelope; generation: number; completedSteps: number; digest: string }
   | { type: 'StepReported'; from: Envelope; report: StepReport__Output }
   | { type: 'EpochReported'; from: Envelope; report: EpochReport__Output }
-  | { type: 'WorkerError'; from: Envelope; code: string; message: string; peerRank: number }
+  /** globalStep: where a NonFiniteLossError happened (-1 or absent: not tied to a step). */
+  | { type: 'WorkerError'; from: Envelope; code: string; message: string; peerRank: number; globalStep?: number }
   | { type: 'CheckpointReported'; from: Envelope; globalStep: number; path: string }
   | { type: 'Done'; from: Envelope; globalStep: number; test?: EpochReport__Output | null }
   | { type: 'Heartbeat'; from: Envelope }

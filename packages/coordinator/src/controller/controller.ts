@@ -95,7 +95,7 @@ class JobController implements Controller {
       case 'Synced': return this.generation.onSynced(ev.from, ev.generation, ev.completedSteps, ev.digest);
       case 'StepReported': return this.intake.onStep(ev.from, ev.report);
       case 'EpochReported': return this.intake.onEpoch(ev.from, ev.report);
-      case 'WorkerError': return this.failure.onWorkerError(ev.from, ev.code, ev.message, ev.peerRank);
+      case 'WorkerError': return this.failure.onWorkerError(ev.from, ev.code, ev.message, ev.peerRank, ev.globalStep ?? -1);
       case 'CheckpointReported': return this.ending.onCheckpoint(ev.globalStep, ev.path);
       case 'Done': return this.ending.onDone(ev.from, ev.test);
       case 'Heartbeat': return;

@@ -23,7 +23,7 @@ export class FailurePolicy {
     this.lose(rec, `session closed (${why})`);
   }
 
-  onWorkerError(from: Envelope, code: string, message: string, peerRank: number): void {
+  onWorkerError(from: Envelope, code: string, message: string, peerRank: number, globalStep = -1): void {
     const c = this.c;
     const rec = c.members.get(from.workerId);
     if (!rec || rec.status === 'gone' || c.machine.ended) return;
@@ -33,6 +33,10 @@ export class FailurePolicy {
     const kind = classifyWorkerError(code);
     if (kind === 'non-finite') {
       c.publish('non-finite-loss', { rank: rec.rank, message });
+      // Reaching step k's loss or sum means step k-1's all-reduce completed, so every rank applied the steps
+      // before k (the failing rank's checkpoint holds exactly them), even when another rank's report of
+      // step k-1 is still in flight on its own stream: the result must agree with that checkpoint.
+      if (globalStep > c.planner.committedSteps) c.planner.commitThrough(globalStep);
       return this.flow.fail(message, code);
     }
     if (kind === 'fatal') return this.flow.fail(`${who}: ${message}`, code, -1);
