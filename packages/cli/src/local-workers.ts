@@ -58,7 +58,10 @@ export class LocalWorkers {
     };
     // One GPU per local worker, as torchrun users expect; harmless where no GPU exists.
     if (usesGpu && process.env.CUDA_VISIBLE_DEVICES === undefined) env.CUDA_VISIBLE_DEVICES = String(localRank);
-    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    // DTRAIN_WORKER_NODE_ARGS: Node flags for the worker processes only (e.g. `--cpu-prof`, which
+    // NODE_OPTIONS refuses, or `--max-old-space-size=8192`).
+    const nodeArgs = (process.env.DTRAIN_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     this.children.push(child);
     this.slots[localRank] = child;
     for (const stream of [child.stdout, child.stderr]) {

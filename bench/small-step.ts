@@ -1,0 +1,163 @@
+// Small steps: what a training step of a tiny model costs at N=2 beyond its compute, the way users run
+// it (`dtrain launch`: coordinator + worker processes, TLS on, step reports, metrics), for each
+// transport, against PyTorch in the same run (bench/small-step-anchor.py: a one-process loop and DDP
+// over Gloo on the same model, batch and CSV).
+//
+// Model: MLP 4-64-32-1 (2,433 float32 = 9.7 KB), Adam, batch 8 per worker, examples/data/house-prices.csv.
+// A job's step cost is measured as a difference of two runs (--max-steps S1 and S2 of the same job):
+// (training seconds(S2) - training seconds(S1)) / (S2 - S1), so start-up, warm-up and the first
+// steps' kernel compilation cancel out. fixedCostMs = step cost at N=2 - step cost at N=1 (same batch
+// per worker, so the same compute: what remains is the all-reduce and the coordination around it).
+// cpuMsPerStep is the CPU of all the job's processes per step (same difference of two runs): on a
+// shared machine wall times include waiting for a core, CPU times much less so.
+// The same difference for PyTorch (DDP N=2 - one process) is printed beside it.
+//
+//   node --import tsx bench/small-step.ts [--rounds 3] [--steps 150,450] [--transport both]
+// One JSON line per (n, transport) and a summary line with the ratios; needs `npm run build` (done here).
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DTRAIN_BIN = join(REPO_ROOT, 'packages/cli/bin/dtrain.js');
+const ANCHOR = fileURLToPath(new URL('./small-step-anchor.py', import.meta.url));
+const CSV = join(REPO_ROOT, 'examples/data/house-prices.csv');
+const PYTHON = process.env.DTRAIN_ANCHOR_PYTHON ?? '/usr/bin/python3';
+const BATCH = 8;
+const GOAL_FIXED_COST_MS = 1;
+
+type Transport = 'grpc' | 'tcp';
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+function writeJob(dir: string, transport: Transport): string {
+  const path = join(dir, `small-${transport}.yaml`);
+  writeFileSync(path, stringify({
+    name: `small-step-${transport}`,
+    seed: 1,
+    backend: 'wasm',
+    model: { kind: 'mlp', task: 'regression', hidden: [{ units: 64, activation: 'relu' }, { units: 32, activation: 'relu' }] },
+    dataset: { kind: 'csv', path: CSV, label: 'price_k', standardize: true, testFraction: 0.2 },
+    loss: 'meanSquaredError',
+    optimizer: { kind: 'adam', learningRate: 0.01 },
+    training: { batchSize: BATCH, epochs: 1000 },
+    collective: { transport },
+  }));
+  return path;
+}
+
+interface JobRun {
+  steps: number;
+  trainSeconds: number;
+  /** User + system CPU seconds of the launcher and every process it waited for (coordinator, workers). */
+  cpuSeconds: number;
+}
+
+/** One `dtrain launch`; training seconds = samples trained / the summary's average samples/s. */
+function launch(job: string, workers: number, maxSteps: number): Promise<JobRun> {
+  return new Promise((resolve, reject) => {
+    // GNU time's last stderr line: CPU of the whole job, which a shared machine distorts far less than wall time.
+    const child = spawn('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, DTRAIN_BIN, 'launch', '--workers', String(workers), job, '--max-steps', String(maxSteps),
+      '--json', '--no-metrics'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('exit', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`dtrain launch --workers ${workers} failed (${code}):\n${err.slice(-2000)}`));
+      const s = JSON.parse(last) as { steps: number; samplesPerSec: number; status: string };
+      if (s.status !== 'succeeded' || s.steps !== maxSteps) return reject(new Error(`unexpected summary: ${last}`));
+      const cpu = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(err);
+      if (!cpu) return reject(new Error(`no CPU times from /usr/bin/time:\n${err.slice(-500)}`));
+      resolve({ steps: s.steps, trainSeconds: (s.steps * BATCH * workers) / s.samplesPerSec, cpuSeconds: Number(cpu[1]) + Number(cpu[2]) });
+    });
+  });
+}
+
+/** Marginal wall and CPU (all processes) milliseconds per step: the S2 run minus the S1 run. */
+async function stepMs(job: string, workers: number, s1: number, s2: number): Promise<{ wall: number; cpu: number }> {
+  const a = await launch(job, workers, s1);
+  const b = await launch(job, workers, s2);
+  const steps = b.steps - a.steps;
+  return { wall: ((b.trainSeconds - a.trainSeconds) / steps) * 1000, cpu: ((b.cpuSeconds - a.cpuSeconds) / steps) * 1000 };
+}
+
+function anchor(world: number, steps: number): number {
+  const out = execFileSync(PYTHON, [ANCHOR, String(world), String(steps), String(BATCH), CSV], { encoding: 'utf8' });
+  return (JSON.parse(out.trim().split('\n').pop() ?? '') as { step_ms: number }).step_ms;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      steps: { type: 'string', default: '150,450' },
+      transport: { type: 'string', default: 'both' },
+      'no-anchor': { type: 'boolean', default: false },
+    },
+  });
+  const rounds = Number(values.rounds);
+  const [s1, s2] = values.steps.split(',').map(Number);
+  const transports: Transport[] = values.transport === 'both' ? ['grpc', 'tcp'] : [values.transport as Transport];
+  execFileSync(process.execPath, [join(REPO_ROOT, 'scripts/build.mjs')], { stdio: 'ignore' });
+  const dir = mkdtempSync(join(tmpdir(), 'dtrain-small-step-'));
+  try {
+    const jobs = Object.fromEntries(transports.map((t) => [t, writeJob(dir, t)])) as Record<Transport, string>;
+    const samples: Record<string, number[]> = { n1: [], torch1: [], torch2: [], 'cpu-n1': [] };
+    for (const t of transports) {
+      samples[`n2-${t}`] = [];
+      samples[`cpu-n2-${t}`] = [];
+    }
+    const record = (key: string, m: { wall: number; cpu: number }): void => {
+      samples[key].push(m.wall);
+      samples[`cpu-${key}`].push(m.cpu);
+    };
+    // Rounds alternate every configuration, so a busy minute on a shared machine hits all of them.
+    for (let r = 0; r < rounds; r++) {
+      record('n1', await stepMs(jobs[transports[0]], 1, s1 * 2, s2 * 2));
+      for (const t of transports) record(`n2-${t}`, await stepMs(jobs[t], 2, s1, s2));
+      if (!values['no-anchor']) {
+        samples.torch1.push(anchor(1, s2));
+        samples.torch2.push(anchor(2, s2));
+      }
+    }
+    const n1 = median(samples.n1);
+    const torch1 = samples.torch1.length ? median(samples.torch1) : null;
+    const torch2 = samples.torch2.length ? median(samples.torch2) : null;
+    const ddpFixed = torch1 !== null && torch2 !== null ? torch2 - torch1 : null;
+    const base = { bench: 'small-step', model: 'mlp-4-64-32-1', params: 2433, batchPerWorker: BATCH, loadavg: round3(loadavg()[0]) };
+    process.stdout.write(`${JSON.stringify({ ...base, n: 1, transport: 'none', stepMs: round3(n1), runsMs: samples.n1.map(round3),
+      cpuMsPerStep: round3(median(samples['cpu-n1'])),
+      torchStepMs: torch1 })}\n`);
+    const summary: Record<string, number | null> = {};
+    for (const t of transports) {
+      const n2 = median(samples[`n2-${t}`]);
+      const fixed = n2 - n1;
+      summary[`fixedCostMs_${t}`] = round3(fixed);
+      process.stdout.write(`${JSON.stringify({
+        ...base, n: 2, transport: t, stepMs: round3(n2), runsMs: samples[`n2-${t}`].map(round3), fixedCostMs: round3(fixed),
+        cpuMsPerStep: round3(median(samples[`cpu-n2-${t}`])),
+        ddpStepMs: torch2, ddpFixedCostMs: ddpFixed === null ? null : round3(ddpFixed),
+        fixedCostOverDdp: ddpFixed ? round3(fixed / ddpFixed) : null, meetsGoal: fixed <= GOAL_FIXED_COST_MS,
+      })}\n`);
+    }
+    process.stdout.write(`${JSON.stringify({ ...base, summary: true, goalFixedCostMs: GOAL_FIXED_COST_MS, ...summary,
+      ddpFixedCostMs: ddpFixed === null ? null : round3(ddpFixed), dtrainN1OverTorch: torch1 ? round3(n1 / torch1) : null })}\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${String((err as Error)?.stack ?? err)}\n`);
+  process.exit(1);
+});
