@@ -27,6 +27,7 @@ import {
   type ChunkEncoding,
   type ChunkId,
 } from './gradient-chunk-codec';
+import { f32AddKernel, type F32AddKernel } from './f32-add-kernel';
 import { addHalf, addHalfAndRound, copyHalf } from './half-float';
 import { GrpcPeerServer, type OpenTcpCall, type PullHandler } from './peer-server';
 import { allReducePlan, broadcastPlan, chunkCount, exchangePlan, type ReceiveRound, type RingPlan } from './ring-plan';
@@ -257,8 +258,7 @@ class CollectiveOp implements ChunkSink {
       else if (cur.rr.op === 'add') addHalf(this.buffer, offset, data, n);
       else copyHalf(this.buffer, offset, data, n);
     } else if (cur.rr.op === 'add') {
-      const dst = this.buffer.subarray(offset, offset + n);
-      for (let i = 0; i < n; i++) dst[i] += data[i];
+      this.ring.addKernel.addInto(this.buffer, offset, data);
     } else {
       this.buffer.set(data, offset);
     }
@@ -374,6 +374,8 @@ export class RingCollective implements Collective, PullHandler {
   readonly ringAddresses: readonly string[];
   readonly transportKind: TransportKind;
   private readonly algorithm: 'auto' | 'ring';
+  /** dst += src in float32: wasm SIMD where available (f32-add-kernel.ts). */
+  readonly addKernel: F32AddKernel = f32AddKernel();
   /** Reused copy of the buffer for plans that send from a snapshot. */
   private snapshot = new Float32Array(0);
   private readonly transport: PeerTransport | null;

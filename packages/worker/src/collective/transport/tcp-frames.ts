@@ -6,6 +6,7 @@
 // to S mod 8 (the next read lands right after any unconsumed tail, which is moved down when the
 // buffer runs out): payloads can then be viewed as Float32Array/Uint16Array in place, delivered in
 // whole elements as they arrive, and added straight into the fused buffer with no copy.
+import { f32AddKernel } from '../f32-add-kernel';
 import { bytesPerElement, ENCODING_FLOAT16, ENCODING_FLOAT32, type ChunkEncoding } from '../gradient-chunk-codec';
 
 export const FRAME_HELLO = 1;
@@ -87,8 +88,13 @@ export interface FrameHandler {
 }
 
 export class FrameReader {
-  /** Not pooled: its ArrayBuffer starts at offset 0, so buffer offsets are the alignment. */
-  private readonly buf = Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES);
+  /**
+   * Not pooled: it starts 8-aligned in its ArrayBuffer, so buffer offsets are the alignment. With
+   * `kernelMemory` (the chunk-receiving side) it lies in the reduction kernel's wasm memory, so
+   * payloads are added from where they landed.
+   */
+  private readonly buf: Buffer;
+  private readonly releaseBuffer: () => void;
   private start = 0;
   private end = 0;
   /** In a chunk payload: bytes of payload / padding left, element size, elements delivered. */
@@ -100,7 +106,19 @@ export class FrameReader {
   private inChunk = false;
   private broken = false;
 
-  constructor(private readonly handler: FrameHandler) {}
+  constructor(private readonly handler: FrameHandler, opts: { kernelMemory?: boolean } = {}) {
+    const slot = opts.kernelMemory
+      ? f32AddKernel(RECEIVE_BUFFER_BYTES).allocateReceiveBuffer(RECEIVE_BUFFER_BYTES)
+      : { buffer: Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES), release: () => undefined };
+    this.buf = slot.buffer;
+    this.releaseBuffer = slot.release;
+  }
+
+  /** The connection is gone: no more reads land here; the buffer goes back to the kernel's pool. */
+  release(): void {
+    this.broken = true;
+    this.releaseBuffer();
+  }
 
   /** Where the next read must land (onread buffer generator). */
   target(): Buffer {

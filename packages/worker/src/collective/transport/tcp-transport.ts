@@ -111,7 +111,7 @@ class TcpInbound implements InboundStream {
 
 /** The receiving end of one link: demultiplexes frames to the collective in flight. */
 class TcpClientConnection implements FrameHandler {
-  private readonly reader = new FrameReader(this);
+  private readonly reader = new FrameReader(this, { kernelMemory: true });
   private current: TcpInbound | null = null;
   private chunkTarget: TcpInbound | null = null;
   private lastCancelledStep: number | null = null;
@@ -243,6 +243,7 @@ class TcpClientConnection implements FrameHandler {
     const target = this.current;
     this.current = null;
     if (target && !target.cancelled) target.sink.error(f);
+    this.reader.release();
     this.onClosed(this);
   }
 
