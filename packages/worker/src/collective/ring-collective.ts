@@ -264,6 +264,13 @@ class CollectiveOp implements ChunkSink {
     }
   }
 
+  /** ChunkSink: a float32 copy round's chunk is placed straight into the buffer (no copy through the transport). */
+  destination(): Float32Array | null {
+    const cur = this.current;
+    if (this.settled || !cur || cur.rr.op !== 'copy' || this.encoding !== ENCODING_FLOAT32) return null;
+    return this.buffer.subarray(cur.offset, cur.offset + cur.length);
+  }
+
   /** ChunkSink: the current chunk is complete; forward it if the plan says so. */
   chunkDone(): void {
     const cur = this.current;

@@ -205,6 +205,11 @@ class TcpClientConnection implements FrameHandler {
     if (t && !t.cancelled) t.sink.payload(data, at);
   }
 
+  chunkDestination(): Float32Array | null {
+    const t = this.chunkTarget;
+    return t && !t.cancelled && t.sink.destination ? t.sink.destination() : null;
+  }
+
   chunkDone(): void {
     const t = this.chunkTarget;
     this.chunkTarget = null;
