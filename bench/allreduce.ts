@@ -65,6 +65,8 @@ interface WorkerResult {
   copiedPayloads: number;
   /** CPU seconds (user + system) this rank spent per measured iteration: robust to a shared machine. */
   cpuSecondsPerIter: number;
+  /** The kernel's share of it (system time: socket copies, loopback stack). */
+  systemSecondsPerIter: number;
 }
 
 
@@ -83,6 +85,7 @@ async function worker(cfg: WorkerConfig): Promise<void> {
     let bytesSent = 0;
     const before = { ...codecStats };
     let cpuMicros = 0;
+    let systemMicros = 0;
     for (let i = 0; i < cfg.warmup + cfg.iters; i++) {
       buffer.fill(1);
       const cpu0 = process.cpuUsage();
@@ -93,6 +96,7 @@ async function worker(cfg: WorkerConfig): Promise<void> {
       if (i >= cfg.warmup) {
         const cpu = process.cpuUsage(cpu0);
         cpuMicros += cpu.user + cpu.system;
+        systemMicros += cpu.system;
         seconds.push(t);
         bytesSent = stats.bytesSent;
       }
@@ -102,6 +106,7 @@ async function worker(cfg: WorkerConfig): Promise<void> {
       alignedPayloads: codecStats.alignedPayloads - before.alignedPayloads,
       copiedPayloads: codecStats.copiedPayloads - before.copiedPayloads,
       cpuSecondsPerIter: cpuMicros / 1e6 / cfg.iters,
+      systemSecondsPerIter: systemMicros / 1e6 / cfg.iters,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
@@ -207,7 +212,9 @@ async function runRing(worldSize: number, sizesMB: number[], warmup: number, ite
     }));
     const children = configs.map((cfg) => {
       const rank = cfg.rank;
-      const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--worker', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      // DTRAIN_BENCH_RANK_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the ranks.
+      const nodeArgs = (process.env.DTRAIN_BENCH_RANK_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SELF, '--worker', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       return new Promise<WorkerResult[]>((resolve, reject) => {
@@ -295,6 +302,7 @@ async function main(): Promise<void> {
         copiedPayloads: perRank.reduce((s, r) => s + r.copiedPayloads, 0),
         // Mean over ranks; CPU time is what TLS adds, and unlike wall time a busy machine barely moves it.
         cpuSecondsPerRankPerIter: +(perRank.reduce((s, r) => s + r.cpuSecondsPerIter, 0) / perRank.length).toFixed(5),
+        systemSecondsPerRankPerIter: +(perRank.reduce((s, r) => s + r.systemSecondsPerIter, 0) / perRank.length).toFixed(5),
         glooMedianSeconds: g ? +g.median_s.toFixed(5) : null,
         glooBusbwGBps: glooBusbw === null ? null : +glooBusbw.toFixed(3),
         busbwOverGloo: glooBusbw === null ? null : +(busbw / glooBusbw).toFixed(3),

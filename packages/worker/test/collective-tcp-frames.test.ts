@@ -89,3 +89,70 @@ it('a corrupt header (unknown type, oversized job id) is a protocol error, not a
   }
   expect(FRAME_HEADER_BYTES % 8).toBe(0);
 });
+
+it('places float32 payloads straight into a destination when the handler gives one, and stops the moment it withdraws it', () => {
+  const a = Float32Array.from({ length: 1001 }, (_, i) => i * 0.25 + 1);
+  const b = Float32Array.from({ length: 777 }, (_, i) => -i - 0.5);
+  const c = Float32Array.from({ length: 50 }, (_, i) => i + 1000);
+  const end = encodeControlFrame(
+    { type: FRAME_END, generation: 3, step: 9, senderRank: 1, round: 0, segment: 0, offset: 0, length: 0, encoding: 0 }, Buffer.from('j'), Buffer.alloc(0),
+  );
+  const stream = Buffer.concat([chunkFrame('j', 9, 0, a), chunkFrame('j', 9, 1001, b), chunkFrame('j', 9, 1778, c), end]);
+  for (const maxRead of [1, 5, 13, 4096, stream.length]) {
+    for (const withdrawAt of [Infinity, 1000]) {
+      const dest = new Float32Array(1828).fill(-1);
+      const done: number[] = [];
+      const payloads: number[] = [];
+      const controls: number[] = [];
+      let current = -1;
+      let received = 0;
+      const r = new FrameReader({
+        chunkHeader: (h) => {
+          current = h.offset;
+          return true;
+        },
+        chunkPayload: (data) => payloads.push(data.length),
+        // Chunk 2 (offset 1001) goes through chunkPayload; the others are placed directly, and the
+        // direct destination of chunk 1 is withdrawn after withdrawAt bytes arrived.
+        chunkDestination: () => {
+          if (current === 1001) return null;
+          if (current === 0 && received >= withdrawAt) return null;
+          const length = current === 0 ? 1001 : 50;
+          return dest.subarray(current, current + length);
+        },
+        chunkDone: () => done.push(current),
+        control: (h) => controls.push(h.type),
+        protocolError: (m) => {
+          throw new Error(m);
+        },
+      });
+      let seed = 7;
+      for (let at = 0; at < stream.length;) {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        const n = Math.min(1 + (seed % maxRead), stream.length - at);
+        const target = r.target();
+        const m = Math.min(n, target.length);
+        stream.copy(target, 0, at, at + m);
+        received = at + m;
+        r.received(m);
+        at += m;
+      }
+      expect(controls).toEqual([FRAME_END]);
+      expect([...dest.subarray(1778)]).toEqual([...c]);
+      // Elements of chunk 1 that came through chunkPayload (when it was withdrawn before its header).
+      const viaPayload = payloads.reduce((s, x) => s + x, 0) - 777;
+      if (withdrawAt === Infinity || viaPayload > 0) {
+        expect(viaPayload).toBe(withdrawAt === Infinity ? 0 : 1001);
+        expect(done).toEqual([0, 1001, 1778]);
+        if (viaPayload === 0) expect([...dest.subarray(0, 1001)]).toEqual([...a]);
+      } else {
+        // Withdrawn mid-payload: the chunk is skipped (no chunkDone), nothing more was written.
+        expect(done).toEqual([1001, 1778]);
+        const written = dest.subarray(0, 1001).findIndex((v, i) => v !== a[i]);
+        expect(written).toBeGreaterThanOrEqual(0);
+        expect([...dest.subarray(written, 1001)].every((v) => v === -1)).toBe(true);
+      }
+      expect([...dest.subarray(1001, 1778)].every((v) => v === -1)).toBe(true);
+    }
+  }
+});

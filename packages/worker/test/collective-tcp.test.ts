@@ -55,30 +55,30 @@ it('sums exactly over mutual TLS, N=3', async () => {
   }
 });
 
-it('a rank with TLS credentials and one without both fail, naming TLS, instead of talking plaintext', async () => {
-  const r = new SpawnedRing(2, (rank) => ({
-    scenario: 'sums', lengths: [1000], steps: 1, transport: 'tcp', tlsFiles: rank === 0 ? files : undefined,
-  }));
+// Two ranks that must not talk: each case gives rank 0 and rank 1 different settings, and both
+// ranks must fail with the named error instead of exchanging data.
+it.each([
+  {
+    name: 'a rank with TLS credentials and one without both fail, naming TLS, instead of talking plaintext',
+    options: (rank: number) => ({ transport: 'tcp' as const, tlsFiles: rank === 0 ? files : undefined }),
+    code: 'PeerLostError',
+    check: (e: RankEvent) => expect(e.message).toMatch(/TLS/),
+  },
+  {
+    name: 'a grpc rank and a tcp rank both fail with CollectiveMismatchError naming the transport',
+    options: (rank: number) => ({ transport: rank === 0 ? ('grpc' as const) : ('tcp' as const) }),
+    code: 'CollectiveMismatchError',
+    check: (e: RankEvent) => expect(e.field).toBe('transport'),
+  },
+] as const)('$name', async ({ options, code, check }) => {
+  const r = new SpawnedRing(2, (rank) => ({ scenario: 'sums', lengths: [1000], steps: 1, ...options(rank) }));
   rings.push(r);
   expect((await r.exits()).map((e) => e.code)).toEqual([0, 0]);
   expect(events(r, 'result')).toEqual([]);
   const errors = events(r, 'error');
   expect(errors.map((e) => e.rank).sort()).toEqual([0, 1]);
   for (const e of errors) {
-    expect(e.code).toBe('PeerLostError');
-    expect(e.message).toMatch(/TLS/);
-  }
-});
-
-it('a grpc rank and a tcp rank both fail with CollectiveMismatchError naming the transport', async () => {
-  const r = new SpawnedRing(2, (rank) => ({ scenario: 'sums', lengths: [1000], steps: 1, transport: rank === 0 ? 'grpc' : 'tcp' }));
-  rings.push(r);
-  expect((await r.exits()).map((e) => e.code)).toEqual([0, 0]);
-  expect(events(r, 'result')).toEqual([]);
-  const errors = events(r, 'error');
-  expect(errors.map((e) => e.rank).sort()).toEqual([0, 1]);
-  for (const e of errors) {
-    expect(e.code).toBe('CollectiveMismatchError');
-    expect(e.field).toBe('transport');
+    expect(e.code).toBe(code);
+    check(e);
   }
 });

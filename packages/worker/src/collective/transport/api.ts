@@ -52,6 +52,12 @@ export interface ChunkSink {
   /** `data` holds elements [at, at + data.length) of the current chunk's payload. */
   payload(data: Float32Array | Uint16Array, at: number): void;
   chunkDone(): void;
+  /**
+   * Optional: where the current chunk's float32 payload may be written verbatim (a copy round),
+   * exactly `length` elements; null: use payload(). Asked again before every write, so a sink that
+   * failed in between (null) never sees a late byte. With it, the transport calls chunkDone() only.
+   */
+  destination?(): Float32Array | null;
   /** The sender ended this collective's stream. */
   end(): void;
   error(failure: WireFailure): void;

@@ -6,6 +6,7 @@
 // to S mod 8 (the next read lands right after any unconsumed tail, which is moved down when the
 // buffer runs out): payloads can then be viewed as Float32Array/Uint16Array in place, delivered in
 // whole elements as they arrive, and added straight into the fused buffer with no copy.
+import { f32AddKernel } from '../f32-add-kernel';
 import { bytesPerElement, ENCODING_FLOAT16, ENCODING_FLOAT32, type ChunkEncoding } from '../gradient-chunk-codec';
 
 export const FRAME_HELLO = 1;
@@ -79,6 +80,8 @@ export interface FrameHandler {
   /** A CHUNK header; false: skip its payload. */
   chunkHeader(h: FrameHeader): boolean;
   chunkPayload(data: Float32Array | Uint16Array, at: number): void;
+  /** Where the current float32 chunk's payload bytes may land verbatim (null: chunkPayload). */
+  chunkDestination?(): Float32Array | null;
   chunkDone(): void;
   /** Any other frame, with its whole body (a view valid during the call). */
   control(h: FrameHeader, body: Buffer): void;
@@ -87,8 +90,13 @@ export interface FrameHandler {
 }
 
 export class FrameReader {
-  /** Not pooled: its ArrayBuffer starts at offset 0, so buffer offsets are the alignment. */
-  private readonly buf = Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES);
+  /**
+   * Not pooled: it starts 8-aligned in its ArrayBuffer, so buffer offsets are the alignment. With
+   * `kernelMemory` (the chunk-receiving side) it lies in the reduction kernel's wasm memory, so
+   * payloads are added from where they landed.
+   */
+  private readonly buf: Buffer;
+  private readonly releaseBuffer: () => void;
   private start = 0;
   private end = 0;
   /** In a chunk payload: bytes of payload / padding left, element size, elements delivered. */
@@ -99,11 +107,37 @@ export class FrameReader {
   private deliver = false;
   private inChunk = false;
   private broken = false;
+  /** Payload bytes of the current chunk already placed in its destination (direct placement). */
+  private placed = 0;
+  private direct = false;
+  /** The last target() was a view of the destination, not of buf. */
+  private readingDirect = false;
 
-  constructor(private readonly handler: FrameHandler) {}
+  constructor(private readonly handler: FrameHandler, opts: { kernelMemory?: boolean } = {}) {
+    const slot = opts.kernelMemory
+      ? f32AddKernel(RECEIVE_BUFFER_BYTES).allocateReceiveBuffer(RECEIVE_BUFFER_BYTES)
+      : { buffer: Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES), release: () => undefined };
+    this.buf = slot.buffer;
+    this.releaseBuffer = slot.release;
+  }
+
+  /** The connection is gone: no more reads land here; the buffer goes back to the kernel's pool. */
+  release(): void {
+    this.broken = true;
+    this.releaseBuffer();
+  }
 
   /** Where the next read must land (onread buffer generator). */
   target(): Buffer {
+    if (this.direct && this.start === this.end && this.payloadLeft > 0) {
+      // Copy round: the kernel reads the payload straight into the fused buffer (one copy less).
+      const dest = this.destination();
+      if (dest) {
+        this.readingDirect = true;
+        return dest.subarray(this.placed, this.placed + this.payloadLeft);
+      }
+    }
+    this.readingDirect = false;
     if (this.start === this.end) {
       this.start = this.end = this.start & 7;
     } else if (this.end + MIN_READ_BYTES > this.buf.length) {
@@ -119,8 +153,30 @@ export class FrameReader {
 
   /** `n` bytes were read into target(). */
   received(n: number): void {
-    this.end += n;
+    if (this.readingDirect) {
+      this.readingDirect = false;
+      this.placed += n;
+      this.payloadLeft -= n;
+      // Keep the invariant: stream byte S sits at a buffer offset congruent to S mod 8.
+      this.start = this.end = (this.end + n) & 7;
+    } else {
+      this.end += n;
+    }
     if (!this.broken) this.process();
+  }
+
+  /** Byte view of the current chunk's destination, or null (then the rest is skipped). */
+  private destination(): Buffer | null {
+    const d = this.handler.chunkDestination?.() ?? null;
+    if (d && d.byteLength === this.placed + this.payloadLeft) {
+      return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+    }
+    // The sink failed (or never wanted it): skip what is left of this payload.
+    this.direct = false;
+    this.deliver = false;
+    this.padLeft += this.payloadLeft;
+    this.payloadLeft = 0;
+    return null;
   }
 
   /** For sockets that hand out their own buffers (TLS): copies through target(). */
@@ -145,6 +201,18 @@ export class FrameReader {
     for (;;) {
       if (this.broken) return;
       if (this.inChunk) {
+        if (this.payloadLeft > 0 && this.direct) {
+          const n = Math.min(this.payloadLeft, this.end - this.start);
+          if (n === 0) return;
+          const dest = this.destination();
+          if (dest) {
+            buf.copy(dest, this.placed, this.start, this.start + n);
+            this.placed += n;
+            this.payloadLeft -= n;
+            this.start += n;
+          }
+          continue;
+        }
         if (this.payloadLeft > 0) {
           const avail = Math.min(this.payloadLeft, this.end - this.start);
           const elems = Math.floor(avail / this.elementBytes);
@@ -208,6 +276,9 @@ export class FrameReader {
       this.payloadLeft = this.deliver ? bodyBytes : 0;
       this.padLeft = this.deliver ? pad8(bodyBytes) - bodyBytes : pad8(bodyBytes);
       this.delivered = 0;
+      this.placed = 0;
+      const dest = this.deliver && this.elementBytes === 4 ? this.handler.chunkDestination?.() ?? null : null;
+      this.direct = dest !== null && dest.byteLength === bodyBytes;
     }
   }
 }

@@ -111,7 +111,7 @@ class TcpInbound implements InboundStream {
 
 /** The receiving end of one link: demultiplexes frames to the collective in flight. */
 class TcpClientConnection implements FrameHandler {
-  private readonly reader = new FrameReader(this);
+  private readonly reader = new FrameReader(this, { kernelMemory: true });
   private current: TcpInbound | null = null;
   private chunkTarget: TcpInbound | null = null;
   private lastCancelledStep: number | null = null;
@@ -205,6 +205,11 @@ class TcpClientConnection implements FrameHandler {
     if (t && !t.cancelled) t.sink.payload(data, at);
   }
 
+  chunkDestination(): Float32Array | null {
+    const t = this.chunkTarget;
+    return t && !t.cancelled && t.sink.destination ? t.sink.destination() : null;
+  }
+
   chunkDone(): void {
     const t = this.chunkTarget;
     this.chunkTarget = null;
@@ -243,6 +248,7 @@ class TcpClientConnection implements FrameHandler {
     const target = this.current;
     this.current = null;
     if (target && !target.cancelled) target.sink.error(f);
+    this.reader.release();
     this.onClosed(this);
   }
 
