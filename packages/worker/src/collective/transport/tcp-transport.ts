@@ -364,6 +364,22 @@ export class TcpPeerTransport implements PeerTransport {
   }
 }
 
+const corked = new WeakSet<net.Socket>();
+
+/**
+ * Everything one tick writes to the successor (a small collective's chunks and its END frame) leaves in
+ * one writev, and with TLS in one pass of record encryption, instead of one per frame.
+ */
+function corkUntilNextTick(socket: net.Socket): void {
+  if (corked.has(socket)) return;
+  corked.add(socket);
+  socket.cork();
+  process.nextTick(() => {
+    corked.delete(socket);
+    socket.uncork();
+  });
+}
+
 /** One successor's collective on the listener side. */
 class TcpOutbound implements OutboundStream {
   cancelled = false;
@@ -400,7 +416,7 @@ class TcpOutbound implements OutboundStream {
       this.jobBytes,
     );
     const socket = this.socket;
-    socket.cork();
+    corkUntilNextTick(socket);
     socket.write(header);
     const pad = pad8(bodyBytes) - payload.length;
     if (pad > 0) {
@@ -409,7 +425,6 @@ class TcpOutbound implements OutboundStream {
     } else {
       socket.write(payload, () => done());
     }
-    socket.uncork();
     return socket.writableLength < OUTBOUND_HIGH_WATER_BYTES;
   }
 
@@ -421,6 +436,7 @@ class TcpOutbound implements OutboundStream {
     if (this.finished || !this.socket.writable) return; // destroyed, or ended by TcpListener.close
     this.finished = true;
     const id = this.request.id;
+    corkUntilNextTick(this.socket);
     this.socket.write(encodeControlFrame(
       { type, generation: id?.generation ?? 0, step: id?.step ?? 0, senderRank: -1, round: 0, segment: 0, offset: 0, length: 0, encoding: 0 },
       this.jobBytes,
