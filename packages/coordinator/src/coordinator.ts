@@ -260,6 +260,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         return;
       }
       if (msg.workerId !== workerId) return;
+      if (msg.body === 'steps') {
+        // A batch of step reports is handled as the reports would be one by one.
+        for (const report of msg.steps?.reports ?? []) this.dispatch({ type: 'StepReported', atMs, from, report });
+        return;
+      }
       const ev = this.toEvent(msg, from, atMs);
       if (ev) this.dispatch(ev);
     });

@@ -17,6 +17,7 @@ import type {
 } from '@dtrain/shared/proto';
 import type { Abandon__Output } from '@dtrain/shared/generated/dtrain/v1/Abandon';
 import type { CoordinatorClient } from '@dtrain/shared/generated/dtrain/v1/Coordinator';
+import { StepReportBatch } from './step-report-batch';
 
 export const HEARTBEAT_INTERVAL_MS = 1_000;
 /**
@@ -98,6 +99,10 @@ export class CoordinatorLink {
   private reconnecting = false;
   /** How many times this worker re-joined after losing its coordinator. */
   reconnects = 0;
+  private readonly steps = new StepReportBatch((reports, envelope) => {
+    const [only] = reports;
+    this.write(reports.length === 1 ? { step: only } : { steps: { reports } }, envelope);
+  });
 
   constructor(private readonly options: CoordinatorLinkOptions) {
     this.security = options.security ?? createInsecureSecurity();
@@ -200,6 +205,7 @@ export class CoordinatorLink {
     this.call = null;
     old?.cancel();
     this.queue = [];
+    this.steps.discard();
     this.options.log?.(`lost the coordinator (${reason}); re-joining as ${this.identity.workerId} of job ${this.identity.jobId}`);
     this.options.onCoordinatorLost?.(reason);
     // To the training loop a lost coordinator ends the generation like an Abandon does.
@@ -226,10 +232,20 @@ export class CoordinatorLink {
     })();
   }
 
+  /** Step reports are batched (step-report-batch.ts); anything else first flushes them, keeping the order. */
   send(report: WorkerReport): void {
+    if (report.step) {
+      this.steps.add(report.step, this.identity);
+      return;
+    }
+    this.steps.flush();
+    this.write(report, this.identity);
+  }
+
+  private write(report: WorkerReport, envelope: { generation: number; rank: number }): void {
     if (this.ended || this.failure || !this.call || this.reconnecting) return;
-    const { jobId, workerId, generation, rank } = this.identity;
-    this.call.write({ ...report, jobId, workerId, generation, rank });
+    const { jobId, workerId } = this.identity;
+    this.call.write({ ...report, jobId, workerId, generation: envelope.generation, rank: envelope.rank });
   }
 
   /** Waits (bounded) until the coordinator aborts the job or the session fails. */
@@ -268,6 +284,7 @@ export class CoordinatorLink {
   close(timeoutMs = SESSION_CLOSE_TIMEOUT_MS): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.ended) return Promise.resolve();
+    this.steps.flush();
     this.ended = true;
     const call = this.call;
     const finish = (): void => { this.client.close(); };
@@ -285,6 +302,7 @@ export class CoordinatorLink {
 
   private fail(err: Error): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.steps.discard();
     if (this.failure || this.ended) return;
     this.failure = err;
     if (this.waiter) {

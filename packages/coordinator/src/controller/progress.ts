@@ -15,6 +15,8 @@ export class JobProgress {
   /** End of the last completed step (re-formation time before the next step is not counted here). */
   private lastCompletedMs = 0;
   private samplesTrained = 0;
+  /** Samples of steps that completed at the same instant (batched step reports) and await a time span. */
+  private samplesSinceRate = 0;
 
   constructor(private readonly epochs: number) {}
 
@@ -22,6 +24,7 @@ export class JobProgress {
   trainingResumed(nowMs: number): void {
     if (this.trainStartMs === 0) this.trainStartMs = nowMs;
     this.lastStepMs = nowMs;
+    this.samplesSinceRate = 0;
   }
 
   /** Every rank reported one step. */
@@ -31,10 +34,16 @@ export class JobProgress {
     const loss = list.reduce((a, r) => a + r.loss, 0) / list.length;
     this.samplesTrained += samples;
     const dt = (nowMs - this.lastStepMs) / 1000;
-    this.lastStepMs = nowMs;
     this.lastCompletedMs = nowMs;
-    const instant = dt > 0 ? samples / dt : 0;
-    this.recentSamplesPerSec = this.recentSamplesPerSec === null ? instant : 0.8 * this.recentSamplesPerSec + 0.2 * instant;
+    // Workers batch the reports of fast steps, so several steps may complete at one instant: their
+    // samples count towards the next rate that has a time span, instead of as an infinite or zero rate.
+    this.samplesSinceRate += samples;
+    if (dt > 0) {
+      const instant = this.samplesSinceRate / dt;
+      this.samplesSinceRate = 0;
+      this.lastStepMs = nowMs;
+      this.recentSamplesPerSec = this.recentSamplesPerSec === null ? instant : 0.8 * this.recentSamplesPerSec + 0.2 * instant;
+    }
     this.lastLoss = loss;
     return {
       globalStep: first.globalStep + 1,
@@ -45,7 +54,7 @@ export class JobProgress {
       stepInEpoch: first.stepInEpoch + 1,
       stepsInEpoch,
       loss,
-      samplesPerSec: this.recentSamplesPerSec,
+      samplesPerSec: this.recentSamplesPerSec ?? 0,
       avgSamplesPerSec: this.averageSamplesPerSec() ?? 0,
     };
   }

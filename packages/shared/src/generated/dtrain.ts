@@ -22,6 +22,7 @@ import type { PeerClient as _dtrain_v1_PeerClient, PeerDefinition as _dtrain_v1_
 import type { PullRequest as _dtrain_v1_PullRequest, PullRequest__Output as _dtrain_v1_PullRequest__Output } from './dtrain/v1/PullRequest';
 import type { Reform as _dtrain_v1_Reform, Reform__Output as _dtrain_v1_Reform__Output } from './dtrain/v1/Reform';
 import type { StepReport as _dtrain_v1_StepReport, StepReport__Output as _dtrain_v1_StepReport__Output } from './dtrain/v1/StepReport';
+import type { StepReports as _dtrain_v1_StepReports, StepReports__Output as _dtrain_v1_StepReports__Output } from './dtrain/v1/StepReports';
 import type { Stop as _dtrain_v1_Stop, Stop__Output as _dtrain_v1_Stop__Output } from './dtrain/v1/Stop';
 import type { Synced as _dtrain_v1_Synced, Synced__Output as _dtrain_v1_Synced__Output } from './dtrain/v1/Synced';
 import type { TcpOpenReply as _dtrain_v1_TcpOpenReply, TcpOpenReply__Output as _dtrain_v1_TcpOpenReply__Output } from './dtrain/v1/TcpOpenReply';
@@ -59,6 +60,7 @@ export interface ProtoGrpcType {
       PullRequest: MessageTypeDefinition<_dtrain_v1_PullRequest, _dtrain_v1_PullRequest__Output>
       Reform: MessageTypeDefinition<_dtrain_v1_Reform, _dtrain_v1_Reform__Output>
       StepReport: MessageTypeDefinition<_dtrain_v1_StepReport, _dtrain_v1_StepReport__Output>
+      StepReports: MessageTypeDefinition<_dtrain_v1_StepReports, _dtrain_v1_StepReports__Output>
       Stop: MessageTypeDefinition<_dtrain_v1_Stop, _dtrain_v1_Stop__Output>
       Synced: MessageTypeDefinition<_dtrain_v1_Synced, _dtrain_v1_Synced__Output>
       TcpOpenReply: MessageTypeDefinition<_dtrain_v1_TcpOpenReply, _dtrain_v1_TcpOpenReply__Output>

@@ -9,6 +9,7 @@ import type { WorkerError as _dtrain_v1_WorkerError, WorkerError__Output as _dtr
 import type { WorkerDone as _dtrain_v1_WorkerDone, WorkerDone__Output as _dtrain_v1_WorkerDone__Output } from '../../dtrain/v1/WorkerDone';
 import type { Parked as _dtrain_v1_Parked, Parked__Output as _dtrain_v1_Parked__Output } from '../../dtrain/v1/Parked';
 import type { Synced as _dtrain_v1_Synced, Synced__Output as _dtrain_v1_Synced__Output } from '../../dtrain/v1/Synced';
+import type { StepReports as _dtrain_v1_StepReports, StepReports__Output as _dtrain_v1_StepReports__Output } from '../../dtrain/v1/StepReports';
 import type { Long } from '@grpc/proto-loader';
 
 export interface WorkerMessage {
@@ -25,7 +26,8 @@ export interface WorkerMessage {
   'done'?: (_dtrain_v1_WorkerDone | null);
   'parked'?: (_dtrain_v1_Parked | null);
   'synced'?: (_dtrain_v1_Synced | null);
-  'body'?: "hello"|"heartbeat"|"step"|"epoch"|"checkpoint"|"error"|"done"|"parked"|"synced";
+  'steps'?: (_dtrain_v1_StepReports | null);
+  'body'?: "hello"|"heartbeat"|"step"|"epoch"|"checkpoint"|"error"|"done"|"parked"|"synced"|"steps";
 }
 
 export interface WorkerMessage__Output {
@@ -42,5 +44,6 @@ export interface WorkerMessage__Output {
   'done'?: (_dtrain_v1_WorkerDone__Output | null);
   'parked'?: (_dtrain_v1_Parked__Output | null);
   'synced'?: (_dtrain_v1_Synced__Output | null);
-  'body'?: "hello"|"heartbeat"|"step"|"epoch"|"checkpoint"|"error"|"done"|"parked"|"synced";
+  'steps'?: (_dtrain_v1_StepReports__Output | null);
+  'body'?: "hello"|"heartbeat"|"step"|"epoch"|"checkpoint"|"error"|"done"|"parked"|"synced"|"steps";
 }
