@@ -109,7 +109,7 @@ function writePaddedVarint(out: Uint8Array, pos: number, value: number, size: nu
 }
 
 /** int64/int32 fields: negatives are 10-byte two's complement varints. */
-function int64VarintBytes(value: number): number[] {
+export function int64VarintBytes(value: number): number[] {
   let v = BigInt.asUintN(64, BigInt(value));
   const bytes: number[] = [];
   while (v >= 0x80n) {
@@ -146,6 +146,16 @@ export function encodeChunkId(id: ChunkId): Uint8Array {
 let scratch = Buffer.allocUnsafeSlow(0);
 
 export function serializeGradientChunk(chunk: OutgoingChunk, reuseScratch = true): Buffer {
+  return serializeChunkMessage(chunk, reuseScratch, 0);
+}
+
+/**
+ * Serializes `chunk` nested as field `wrapperField` (length-delimited) of an enclosing message, e.g.
+ * dtrain.v1.LinkFrame.chunk, with the same alignment rule applied to the enclosing message: the
+ * payload still lands 4-byte aligned where the receiver's grpc-js hands over the message.
+ * 0: no wrapper (a plain GradientChunk).
+ */
+export function serializeChunkMessage(chunk: OutgoingChunk, reuseScratch: boolean, wrapperField: number): Buffer {
   const half = chunk.encoding === ENCODING_FLOAT16;
   const payloadBytes = chunk.length * (half ? 2 : 4);
   const idLen = chunk.idBytes.length;
@@ -156,14 +166,18 @@ export function serializeGradientChunk(chunk: OutgoingChunk, reuseScratch = true
   if (chunk.length !== 0) scalars += 1 + varintSize(chunk.length);
   if (half) scalars += 2;
   const payloadHeader = payloadBytes > 0 ? 1 + varintSize(payloadBytes) : 0;
-  // Choose the id length varint size so the payload starts aligned at the receiver.
   const minIdVarint = varintSize(idLen);
+  // The wrapper's length varint has a fixed size (padded) that fits the largest padding below.
+  const wrapperVarint = wrapperField > 0
+    ? varintSize(1 + minIdVarint + 3 + idLen + scalars + payloadHeader + payloadBytes) : 0;
+  const prefix = wrapperField > 0 ? 1 + wrapperVarint : 0;
+  // Choose the id length varint size so the payload starts aligned at the receiver.
   let idVarint = minIdVarint;
   for (; idVarint < minIdVarint + 4; idVarint++) {
-    const payloadPos = 1 + idVarint + idLen + scalars + payloadHeader;
+    const payloadPos = prefix + 1 + idVarint + idLen + scalars + payloadHeader;
     if ((RECEIVER_MESSAGE_ADDRESS_MOD4 + payloadPos) % 4 === 0) break;
   }
-  const headerLen = 1 + idVarint + idLen + scalars + payloadHeader;
+  const headerLen = prefix + 1 + idVarint + idLen + scalars + payloadHeader;
   // The half encoder stores through a Uint16Array, so the payload must be even-aligned in memory
   // here too: start the message at an offset of its slab that makes it so (float32 copies bytes).
   const lead = half ? (4 - (headerLen % 4)) % 4 : 0;
@@ -176,6 +190,10 @@ export function serializeGradientChunk(chunk: OutgoingChunk, reuseScratch = true
     out = half ? Buffer.allocUnsafeSlow(total).subarray(lead) : Buffer.allocUnsafe(headerLen + payloadBytes);
   }
   let pos = 0;
+  if (wrapperField > 0) {
+    out[pos++] = (wrapperField << 3) | WIRE_LEN;
+    pos = writePaddedVarint(out, pos, headerLen - prefix + payloadBytes, wrapperVarint);
+  }
   out[pos++] = 0x0a;
   pos = writePaddedVarint(out, pos, idLen, idVarint);
   out.set(chunk.idBytes, pos);
@@ -195,7 +213,8 @@ export function serializeGradientChunk(chunk: OutgoingChunk, reuseScratch = true
   return out;
 }
 
-class Reader {
+/** Minimal protobuf field reader (also used by the Link codec, transport/grpc-link-codec.ts). */
+export class Reader {
   pos = 0;
   constructor(readonly buf: Uint8Array, readonly end: number) {}
 
