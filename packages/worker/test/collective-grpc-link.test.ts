@@ -13,6 +13,7 @@ import {
   deserializeLinkFrame,
   deserializeLinkRequest,
   serializeLinkFrame,
+  serializeLinkFrameForSend,
   serializeLinkRequest,
 } from '../src/collective/transport/grpc-link-codec';
 
@@ -61,6 +62,21 @@ describe('Peer/Link codec', () => {
     }
     expect(codecStats.alignedPayloads - before.alignedPayloads).toBe(cases);
     expect(codecStats.copiedPayloads - before.copiedPayloads).toBe(0);
+  });
+
+  it('the deferred send message writes the same bytes where grpc-js frames it (float32 and fp16)', () => {
+    const data = Float32Array.from({ length: 5000 }, (_, i) => i / 7 - 100);
+    for (const encoding of [undefined, 1 as const]) {
+      for (const [offset, length] of [[0, 1], [5, 4995], [17, 333]]) {
+        const chunk = { ...chunkOf('job-d', 9, offset, length, data), encoding };
+        const expected = Buffer.from(serializeLinkFrame({ kind: 'chunk', chunk }));
+        const deferred = serializeLinkFrameForSend({ kind: 'chunk', chunk });
+        // grpc-js's server serializeMessage: allocUnsafe(byteLength + 5), then copy(frame, 5).
+        const frame = Buffer.allocUnsafe(deferred.byteLength + 5);
+        expect(deferred.copy(frame, 5)).toBe(expected.length);
+        expect(frame.subarray(5)).toEqual(expected);
+      }
+    }
   });
 
   it('end, error and request messages round-trip through proto-loader (negative steps too)', () => {

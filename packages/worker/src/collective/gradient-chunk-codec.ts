@@ -156,6 +156,34 @@ export function serializeGradientChunk(chunk: OutgoingChunk, reuseScratch = true
  * 0: no wrapper (a plain GradientChunk).
  */
 export function serializeChunkMessage(chunk: OutgoingChunk, reuseScratch: boolean, wrapperField: number): Buffer {
+  const layout = chunkLayout(chunk, wrapperField);
+  const { headerLen, payloadBytes, half } = layout;
+  // The half encoder stores through a Uint16Array, so the payload must be even-aligned in memory
+  // here too: start the message at an offset of its slab that makes it so (float32 copies bytes).
+  const lead = half ? (4 - (headerLen % 4)) % 4 : 0;
+  const total = lead + headerLen + payloadBytes;
+  let out: Buffer;
+  if (reuseScratch) {
+    if (scratch.length < total) scratch = Buffer.allocUnsafeSlow(total);
+    out = scratch.subarray(lead, total);
+  } else {
+    out = half ? Buffer.allocUnsafeSlow(total).subarray(lead) : Buffer.allocUnsafe(headerLen + payloadBytes);
+  }
+  writeChunkMessage(out, 0, chunk, layout);
+  return out;
+}
+
+interface ChunkLayout {
+  half: boolean;
+  payloadBytes: number;
+  /** Bytes before the payload, wrapper prefix included. */
+  headerLen: number;
+  idVarint: number;
+  wrapperField: number;
+  wrapperVarint: number;
+}
+
+function chunkLayout(chunk: OutgoingChunk, wrapperField: number): ChunkLayout {
   const half = chunk.encoding === ENCODING_FLOAT16;
   const payloadBytes = chunk.length * (half ? 2 : 4);
   const idLen = chunk.idBytes.length;
@@ -178,26 +206,21 @@ export function serializeChunkMessage(chunk: OutgoingChunk, reuseScratch: boolea
     if ((RECEIVER_MESSAGE_ADDRESS_MOD4 + payloadPos) % 4 === 0) break;
   }
   const headerLen = prefix + 1 + idVarint + idLen + scalars + payloadHeader;
-  // The half encoder stores through a Uint16Array, so the payload must be even-aligned in memory
-  // here too: start the message at an offset of its slab that makes it so (float32 copies bytes).
-  const lead = half ? (4 - (headerLen % 4)) % 4 : 0;
-  const total = lead + headerLen + payloadBytes;
-  let out: Buffer;
-  if (reuseScratch) {
-    if (scratch.length < total) scratch = Buffer.allocUnsafeSlow(total);
-    out = scratch.subarray(lead, total);
-  } else {
-    out = half ? Buffer.allocUnsafeSlow(total).subarray(lead) : Buffer.allocUnsafe(headerLen + payloadBytes);
-  }
-  let pos = 0;
+  return { half, payloadBytes, headerLen, idVarint, wrapperField, wrapperVarint };
+}
+
+/** Writes the message at out[at..]; returns its length. */
+function writeChunkMessage(out: Uint8Array, at: number, chunk: OutgoingChunk, layout: ChunkLayout): number {
+  const { half, payloadBytes, headerLen, wrapperField } = layout;
+  let pos = at;
   if (wrapperField > 0) {
     out[pos++] = (wrapperField << 3) | WIRE_LEN;
-    pos = writePaddedVarint(out, pos, headerLen - prefix + payloadBytes, wrapperVarint);
+    pos = writePaddedVarint(out, pos, headerLen - 1 - layout.wrapperVarint + payloadBytes, layout.wrapperVarint);
   }
   out[pos++] = 0x0a;
-  pos = writePaddedVarint(out, pos, idLen, idVarint);
+  pos = writePaddedVarint(out, pos, chunk.idBytes.length, layout.idVarint);
   out.set(chunk.idBytes, pos);
-  pos += idLen;
+  pos += chunk.idBytes.length;
   if (chunk.round !== 0) { out[pos++] = 0x10; pos = writeVarint(out, pos, chunk.round); }
   if (chunk.segment !== 0) { out[pos++] = 0x18; pos = writeVarint(out, pos, chunk.segment); }
   if (chunk.offset !== 0) { out[pos++] = 0x20; pos = writeVarint(out, pos, chunk.offset); }
@@ -207,10 +230,48 @@ export function serializeChunkMessage(chunk: OutgoingChunk, reuseScratch: boolea
     out[pos++] = 0x32;
     pos = writeVarint(out, pos, payloadBytes);
     const data = chunk.data;
-    if (half) encodeHalf(data, chunk.offset, chunk.length, new Uint16Array(out.buffer, out.byteOffset + pos, chunk.length));
-    else out.set(new Uint8Array(data.buffer, data.byteOffset + chunk.offset * 4, payloadBytes), pos);
+    if (!half) out.set(new Uint8Array(data.buffer, data.byteOffset + chunk.offset * 4, payloadBytes), pos);
+    else if ((out.byteOffset + pos) % 2 === 0) {
+      encodeHalf(data, chunk.offset, chunk.length, new Uint16Array(out.buffer, out.byteOffset + pos, chunk.length));
+    } else {
+      const bits = new Uint16Array(chunk.length);
+      encodeHalf(data, chunk.offset, chunk.length, bits);
+      out.set(new Uint8Array(bits.buffer), pos);
+    }
   }
-  return out;
+  return headerLen + payloadBytes;
+}
+
+/**
+ * A serialized chunk message that is written only when grpc-js copies it into its framed buffer:
+ * the server's serializeMessage reads `byteLength`, allocates the frame and calls
+ * `copy(frame, 5)`, and uses nothing else. Writing the header and the payload straight into that
+ * frame saves one full copy of every payload on the send path (the scratch buffer's).
+ */
+export class DeferredChunkMessage {
+  readonly byteLength: number;
+  private readonly layout: ChunkLayout;
+
+  constructor(private readonly chunk: OutgoingChunk, wrapperField: number) {
+    this.layout = chunkLayout(chunk, wrapperField);
+    this.byteLength = this.layout.headerLen + this.layout.payloadBytes;
+  }
+
+  get length(): number {
+    return this.byteLength;
+  }
+
+  /** Buffer.copy's contract, for the whole message: copies into target at targetStart. */
+  copy(target: Uint8Array, targetStart = 0): number {
+    return writeChunkMessage(target, targetStart, this.chunk, this.layout);
+  }
+
+  /** A real Buffer with the same bytes (tests, or a grpc-js that reads the message otherwise). */
+  toBuffer(): Buffer {
+    const out = Buffer.allocUnsafe(this.byteLength);
+    this.copy(out, 0);
+    return out;
+  }
 }
 
 /** Minimal protobuf field reader (also used by the Link codec, transport/grpc-link-codec.ts). */

@@ -19,7 +19,7 @@ import {
 import {
   deserializeLinkFrame,
   deserializeLinkRequest,
-  serializeLinkFrame,
+  serializeLinkFrameForSend,
   serializeLinkRequest,
 } from './transport/grpc-link-codec';
 
@@ -71,7 +71,7 @@ export function linkMethod() {
     responseStream: true,
     requestSerialize: serializeLinkRequest,
     requestDeserialize: deserializeLinkRequest,
-    responseSerialize: serializeLinkFrame,
+    responseSerialize: serializeLinkFrameForSend,
     responseDeserialize: deserializeLinkFrame,
     originalName: 'link',
   } as const;

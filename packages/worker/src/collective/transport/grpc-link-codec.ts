@@ -5,6 +5,7 @@
 // view of grpc-js's buffer, without a copy; the small messages are encoded by hand too.
 import type { PullRequest, PullRequest__Output } from '@dtrain/shared/proto';
 import {
+  DeferredChunkMessage,
   deserializeGradientChunk,
   int64VarintBytes,
   Reader,
@@ -74,7 +75,17 @@ export function deserializeLinkRequest(buf: Buffer): LinkRequestMessage {
   return result;
 }
 
-/** The chunk frame goes through the codec's reused scratch buffer: grpc-js copies it at once. */
+/**
+ * What the Link's server hands grpc-js: chunk frames as a DeferredChunkMessage, written straight
+ * into grpc-js's framed buffer (grpc-js only reads byteLength and calls copy(frame, 5) on what a
+ * server serializer returns); the cast is that one assumption, checked by the Link tests.
+ */
+export function serializeLinkFrameForSend(frame: OutgoingLinkFrame): Buffer {
+  if (frame.kind === 'chunk') return new DeferredChunkMessage(frame.chunk, LINK_FRAME_CHUNK) as unknown as Buffer;
+  return serializeLinkFrame(frame);
+}
+
+/** The chunk frame goes through the codec's reused scratch buffer: use it before the next call. */
 export function serializeLinkFrame(frame: OutgoingLinkFrame): Buffer {
   if (frame.kind === 'chunk') return serializeChunkMessage(frame.chunk, true, LINK_FRAME_CHUNK);
   if (frame.kind === 'end') return Buffer.from([(2 << 3) | WIRE_VARINT, ...int64VarintBytes(frame.step)]);
