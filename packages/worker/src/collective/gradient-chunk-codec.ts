@@ -109,7 +109,7 @@ function writePaddedVarint(out: Uint8Array, pos: number, value: number, size: nu
 }
 
 /** int64/int32 fields: negatives are 10-byte two's complement varints. */
-function int64VarintBytes(value: number): number[] {
+export function int64VarintBytes(value: number): number[] {
   let v = BigInt.asUintN(64, BigInt(value));
   const bytes: number[] = [];
   while (v >= 0x80n) {
@@ -146,24 +146,18 @@ export function encodeChunkId(id: ChunkId): Uint8Array {
 let scratch = Buffer.allocUnsafeSlow(0);
 
 export function serializeGradientChunk(chunk: OutgoingChunk, reuseScratch = true): Buffer {
-  const half = chunk.encoding === ENCODING_FLOAT16;
-  const payloadBytes = chunk.length * (half ? 2 : 4);
-  const idLen = chunk.idBytes.length;
-  let scalars = 0;
-  if (chunk.round !== 0) scalars += 1 + varintSize(chunk.round);
-  if (chunk.segment !== 0) scalars += 1 + varintSize(chunk.segment);
-  if (chunk.offset !== 0) scalars += 1 + varintSize(chunk.offset);
-  if (chunk.length !== 0) scalars += 1 + varintSize(chunk.length);
-  if (half) scalars += 2;
-  const payloadHeader = payloadBytes > 0 ? 1 + varintSize(payloadBytes) : 0;
-  // Choose the id length varint size so the payload starts aligned at the receiver.
-  const minIdVarint = varintSize(idLen);
-  let idVarint = minIdVarint;
-  for (; idVarint < minIdVarint + 4; idVarint++) {
-    const payloadPos = 1 + idVarint + idLen + scalars + payloadHeader;
-    if ((RECEIVER_MESSAGE_ADDRESS_MOD4 + payloadPos) % 4 === 0) break;
-  }
-  const headerLen = 1 + idVarint + idLen + scalars + payloadHeader;
+  return serializeChunkMessage(chunk, reuseScratch, 0);
+}
+
+/**
+ * Serializes `chunk` nested as field `wrapperField` (length-delimited) of an enclosing message, e.g.
+ * dtrain.v1.LinkFrame.chunk, with the same alignment rule applied to the enclosing message: the
+ * payload still lands 4-byte aligned where the receiver's grpc-js hands over the message.
+ * 0: no wrapper (a plain GradientChunk).
+ */
+export function serializeChunkMessage(chunk: OutgoingChunk, reuseScratch: boolean, wrapperField: number): Buffer {
+  const layout = chunkLayout(chunk, wrapperField);
+  const { headerLen, payloadBytes, half } = layout;
   // The half encoder stores through a Uint16Array, so the payload must be even-aligned in memory
   // here too: start the message at an offset of its slab that makes it so (float32 copies bytes).
   const lead = half ? (4 - (headerLen % 4)) % 4 : 0;
@@ -175,11 +169,58 @@ export function serializeGradientChunk(chunk: OutgoingChunk, reuseScratch = true
   } else {
     out = half ? Buffer.allocUnsafeSlow(total).subarray(lead) : Buffer.allocUnsafe(headerLen + payloadBytes);
   }
-  let pos = 0;
+  writeChunkMessage(out, 0, chunk, layout);
+  return out;
+}
+
+interface ChunkLayout {
+  half: boolean;
+  payloadBytes: number;
+  /** Bytes before the payload, wrapper prefix included. */
+  headerLen: number;
+  idVarint: number;
+  wrapperField: number;
+  wrapperVarint: number;
+}
+
+function chunkLayout(chunk: OutgoingChunk, wrapperField: number): ChunkLayout {
+  const half = chunk.encoding === ENCODING_FLOAT16;
+  const payloadBytes = chunk.length * (half ? 2 : 4);
+  const idLen = chunk.idBytes.length;
+  let scalars = 0;
+  if (chunk.round !== 0) scalars += 1 + varintSize(chunk.round);
+  if (chunk.segment !== 0) scalars += 1 + varintSize(chunk.segment);
+  if (chunk.offset !== 0) scalars += 1 + varintSize(chunk.offset);
+  if (chunk.length !== 0) scalars += 1 + varintSize(chunk.length);
+  if (half) scalars += 2;
+  const payloadHeader = payloadBytes > 0 ? 1 + varintSize(payloadBytes) : 0;
+  const minIdVarint = varintSize(idLen);
+  // The wrapper's length varint has a fixed size (padded) that fits the largest padding below.
+  const wrapperVarint = wrapperField > 0
+    ? varintSize(1 + minIdVarint + 3 + idLen + scalars + payloadHeader + payloadBytes) : 0;
+  const prefix = wrapperField > 0 ? 1 + wrapperVarint : 0;
+  // Choose the id length varint size so the payload starts aligned at the receiver.
+  let idVarint = minIdVarint;
+  for (; idVarint < minIdVarint + 4; idVarint++) {
+    const payloadPos = prefix + 1 + idVarint + idLen + scalars + payloadHeader;
+    if ((RECEIVER_MESSAGE_ADDRESS_MOD4 + payloadPos) % 4 === 0) break;
+  }
+  const headerLen = prefix + 1 + idVarint + idLen + scalars + payloadHeader;
+  return { half, payloadBytes, headerLen, idVarint, wrapperField, wrapperVarint };
+}
+
+/** Writes the message at out[at..]; returns its length. */
+function writeChunkMessage(out: Uint8Array, at: number, chunk: OutgoingChunk, layout: ChunkLayout): number {
+  const { half, payloadBytes, headerLen, wrapperField } = layout;
+  let pos = at;
+  if (wrapperField > 0) {
+    out[pos++] = (wrapperField << 3) | WIRE_LEN;
+    pos = writePaddedVarint(out, pos, headerLen - 1 - layout.wrapperVarint + payloadBytes, layout.wrapperVarint);
+  }
   out[pos++] = 0x0a;
-  pos = writePaddedVarint(out, pos, idLen, idVarint);
+  pos = writePaddedVarint(out, pos, chunk.idBytes.length, layout.idVarint);
   out.set(chunk.idBytes, pos);
-  pos += idLen;
+  pos += chunk.idBytes.length;
   if (chunk.round !== 0) { out[pos++] = 0x10; pos = writeVarint(out, pos, chunk.round); }
   if (chunk.segment !== 0) { out[pos++] = 0x18; pos = writeVarint(out, pos, chunk.segment); }
   if (chunk.offset !== 0) { out[pos++] = 0x20; pos = writeVarint(out, pos, chunk.offset); }
@@ -189,13 +230,52 @@ export function serializeGradientChunk(chunk: OutgoingChunk, reuseScratch = true
     out[pos++] = 0x32;
     pos = writeVarint(out, pos, payloadBytes);
     const data = chunk.data;
-    if (half) encodeHalf(data, chunk.offset, chunk.length, new Uint16Array(out.buffer, out.byteOffset + pos, chunk.length));
-    else out.set(new Uint8Array(data.buffer, data.byteOffset + chunk.offset * 4, payloadBytes), pos);
+    if (!half) out.set(new Uint8Array(data.buffer, data.byteOffset + chunk.offset * 4, payloadBytes), pos);
+    else if ((out.byteOffset + pos) % 2 === 0) {
+      encodeHalf(data, chunk.offset, chunk.length, new Uint16Array(out.buffer, out.byteOffset + pos, chunk.length));
+    } else {
+      const bits = new Uint16Array(chunk.length);
+      encodeHalf(data, chunk.offset, chunk.length, bits);
+      out.set(new Uint8Array(bits.buffer), pos);
+    }
   }
-  return out;
+  return headerLen + payloadBytes;
 }
 
-class Reader {
+/**
+ * A serialized chunk message that is written only when grpc-js copies it into its framed buffer:
+ * the server's serializeMessage reads `byteLength`, allocates the frame and calls
+ * `copy(frame, 5)`, and uses nothing else. Writing the header and the payload straight into that
+ * frame saves one full copy of every payload on the send path (the scratch buffer's).
+ */
+export class DeferredChunkMessage {
+  readonly byteLength: number;
+  private readonly layout: ChunkLayout;
+
+  constructor(private readonly chunk: OutgoingChunk, wrapperField: number) {
+    this.layout = chunkLayout(chunk, wrapperField);
+    this.byteLength = this.layout.headerLen + this.layout.payloadBytes;
+  }
+
+  get length(): number {
+    return this.byteLength;
+  }
+
+  /** Buffer.copy's contract, for the whole message: copies into target at targetStart. */
+  copy(target: Uint8Array, targetStart = 0): number {
+    return writeChunkMessage(target, targetStart, this.chunk, this.layout);
+  }
+
+  /** A real Buffer with the same bytes (tests, or a grpc-js that reads the message otherwise). */
+  toBuffer(): Buffer {
+    const out = Buffer.allocUnsafe(this.byteLength);
+    this.copy(out, 0);
+    return out;
+  }
+}
+
+/** Minimal protobuf field reader (also used by the Link codec, transport/grpc-link-codec.ts). */
+export class Reader {
   pos = 0;
   constructor(readonly buf: Uint8Array, readonly end: number) {}
 

@@ -1,14 +1,16 @@
 // The worker's dtrain.v1.Peer server. It is started before rendezvous (its address goes into Join),
 // so pulls (and OpenTcp negotiations) may arrive before a ring is attached: those wait here until
-// one is.
+// one is. Pulls come as Peer/Pull calls (one per collective) or as requests on a successor's
+// long-lived Peer/Link call (transport/grpc-link-server.ts); the ring cannot tell them apart.
 import * as grpc from '@grpc/grpc-js';
 import { DtrainError } from '@dtrain/shared/errors';
 import type { PullRequest__Output, TcpOpenReply, TcpOpenRequest__Output } from '@dtrain/shared/proto';
 import { createInsecureSecurity } from '@dtrain/shared/security/transport-security';
 import type { PeerServer, PeerServerOptions } from './api';
 import type { OutgoingChunk } from './gradient-chunk-codec';
-import { openTcpMethod, PEER_SERVER_OPTIONS, pullMethod } from './peer-service';
+import { linkMethod, openTcpMethod, PEER_SERVER_OPTIONS, pullMethod } from './peer-service';
 import type { OutboundHandler, OutboundStream } from './transport/api';
+import { ServerLink, type LinkCall } from './transport/grpc-link-server';
 import { GrpcOutboundStream } from './transport/grpc-transport';
 
 export type PullStream = grpc.ServerWritableStream<PullRequest__Output, OutgoingChunk>;
@@ -35,12 +37,19 @@ export class GrpcPeerServer implements PeerServer {
 
   constructor(
     private readonly server: grpc.Server,
+    /** Open Peer/Link calls of successors (ended on close(), so shutdown does not wait for them). */
+    private readonly links: Set<ServerLink>,
     readonly address: string,
     readonly port: number,
     /** Where other listeners of this worker bind (the tcp transport's) and what they advertise. */
     readonly bindHost: string,
     readonly advertiseHost: string,
   ) {}
+
+  /** Successors' Peer/Link calls open on this server (one per ring link and generation). */
+  get openLinks(): number {
+    return this.links.size;
+  }
 
   /** Routes pulls to `handler` (replacing any earlier ring, e.g. of a previous generation). */
   attach(handler: PullHandler): void {
@@ -86,6 +95,7 @@ export class GrpcPeerServer implements PeerServer {
     this.closed = true;
     for (const stream of this.early.splice(0)) stream.fail({ code: grpc.status.UNAVAILABLE, details: 'peer server closing' });
     for (const call of this.earlyOpens.splice(0)) call.reply({ code: grpc.status.UNAVAILABLE, details: 'peer server closing' });
+    for (const link of [...this.links]) link.close({ code: grpc.status.UNAVAILABLE, details: 'peer server closing' });
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
@@ -107,14 +117,18 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   let peerServer: GrpcPeerServer | null = null;
   const pending: OutboundStream[] = [];
   const pendingOpens: OpenTcpCall[] = [];
+  const links = new Set<ServerLink>();
+  const dispatch = (stream: OutboundStream): void => {
+    if (peerServer) peerServer.handlePull(stream);
+    else pending.push(stream);
+  };
   server.addService(
-    { Pull: pullMethod(), OpenTcp: openTcpMethod() },
+    { Pull: pullMethod(), OpenTcp: openTcpMethod(), Link: linkMethod() },
     {
-      Pull: (stream: PullStream) => {
-        const outbound = new GrpcOutboundStream(stream);
-        if (peerServer) peerServer.handlePull(outbound);
-        else pending.push(outbound);
+      Link: (call: LinkCall) => {
+        links.add(new ServerLink(call, dispatch, (link) => links.delete(link)));
       },
+      Pull: (stream: PullStream) => dispatch(new GrpcOutboundStream(stream)),
       OpenTcp: (
         call: grpc.ServerUnaryCall<TcpOpenRequest__Output, TcpOpenReply>,
         callback: grpc.sendUnaryData<TcpOpenReply>,
@@ -141,7 +155,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   const wildcard = opts.host === '0.0.0.0' || opts.host === '::' || opts.host === '';
   const advertise = opts.advertiseHost ?? (wildcard ? '127.0.0.1' : opts.host);
   const advertiseHost = advertise.includes(':') && !advertise.startsWith('[') ? `[${advertise}]` : advertise;
-  peerServer = new GrpcPeerServer(server, `${advertiseHost}:${port}`, port, opts.host, advertise);
+  peerServer = new GrpcPeerServer(server, links, `${advertiseHost}:${port}`, port, opts.host, advertise);
   for (const stream of pending.splice(0)) peerServer.handlePull(stream);
   for (const open of pendingOpens.splice(0)) peerServer.handleOpenTcp(open);
   return peerServer;

@@ -1,4 +1,4 @@
-// The dtrain.v1.Peer/Pull method with the request codec from proto-loader (the contract) and the
+// The dtrain.v1.Peer/Pull and Peer/Link methods with the request codec from proto-loader (the contract) and the
 // hand-written GradientChunk codec for the response (zero-copy friendly, same wire format).
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -16,6 +16,12 @@ import {
   type IncomingChunk,
   type OutgoingChunk,
 } from './gradient-chunk-codec';
+import {
+  deserializeLinkFrame,
+  deserializeLinkRequest,
+  serializeLinkFrameForSend,
+  serializeLinkRequest,
+} from './transport/grpc-link-codec';
 
 export const PULL_PATH = '/dtrain.v1.Peer/Pull';
 
@@ -49,6 +55,26 @@ export function pullMethod(): PullMethod {
     };
   }
   return cached;
+}
+
+export const LINK_PATH = '/dtrain.v1.Peer/Link';
+
+/**
+ * dtrain.v1.Peer/Link: one bidi stream per ring link and world generation (the receiving rank is
+ * the client); hand-written codecs (transport/grpc-link-codec.ts) on both directions.
+ */
+export function linkMethod() {
+  // A function, not a constant: the codec module imports this one (pullMethod), a cycle.
+  return {
+    path: LINK_PATH,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: serializeLinkRequest,
+    requestDeserialize: deserializeLinkRequest,
+    responseSerialize: serializeLinkFrameForSend,
+    responseDeserialize: deserializeLinkFrame,
+    originalName: 'link',
+  } as const;
 }
 
 export const OPEN_TCP_PATH = '/dtrain.v1.Peer/OpenTcp';

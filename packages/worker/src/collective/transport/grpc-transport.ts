@@ -1,24 +1,107 @@
-// The 'grpc' transport: one server-streaming dtrain.v1.Peer/Pull call per collective, the
-// receiving rank being the client (16 MiB receive window on its channel, see peer-service.ts).
-// This is the ring's original data path moved behind the PeerTransport contract, unchanged.
+// The 'grpc' transport. The receiving rank is the gRPC client (16 MiB receive window on its
+// channel, see peer-service.ts) and opens ONE dtrain.v1.Peer/Link bidi call to its predecessor per
+// world generation; each collective is a pull request on it (no call setup, metadata, or HTTP/2
+// stream per collective). The predecessor also still serves Peer/Pull (one server-streaming call
+// per collective: the original data path, kept for A/B benches and older peers' refusals).
 import * as grpc from '@grpc/grpc-js';
 import type { PullRequest } from '@dtrain/shared/proto';
 import type { TransportSecurity } from '@dtrain/shared/security/api';
 import { createInsecureSecurity } from '@dtrain/shared/security/transport-security';
 import type { IncomingChunk, OutgoingChunk } from '../gradient-chunk-codec';
 import type { PullStream } from '../peer-server';
-import { PEER_CHANNEL_OPTIONS, PULL_PATH, pullMethod } from '../peer-service';
+import { linkMethod, PEER_CHANNEL_OPTIONS, PULL_PATH, pullMethod } from '../peer-service';
 import type { ChunkSink, InboundStream, OutboundStream, PeerTransport, PullFields, WireFailure } from './api';
+import type { IncomingLinkFrame, OutgoingLinkRequest } from './grpc-link-codec';
 
+/** Open inbound collective on a link: where its frames go. */
+interface LinkSink {
+  sink: ChunkSink;
+  done: boolean;
+}
+
+/**
+ * The receiving side of the 'grpc' transport: one long-lived Peer/Link bidi call to the
+ * predecessor per ring (i.e. per world generation), opened on the first pull; each collective is
+ * a pull request on it, its chunks and its end/error come back as frames keyed by step. A link
+ * that fails (predecessor gone) fails every open collective; the next pull opens a new call.
+ */
 export class GrpcPeerTransport implements PeerTransport {
   readonly kind = 'grpc' as const;
   private readonly client: grpc.Client;
+  private link: grpc.ClientDuplexStream<OutgoingLinkRequest, IncomingLinkFrame> | null = null;
+  private readonly open = new Map<number, LinkSink>();
+  private closed = false;
+  /** A/B switch for benches only: the per-collective Peer/Pull call of before the Link. */
+  private readonly perCall = process.env.DTRAIN_GRPC_PULL_PER_COLLECTIVE === '1';
 
   constructor(predAddress: string, security: TransportSecurity = createInsecureSecurity()) {
     this.client = new grpc.Client(predAddress, security.channelCredentials(), security.channelOptions(PEER_CHANNEL_OPTIONS));
   }
 
   pull(request: PullFields, sink: ChunkSink): InboundStream {
+    if (this.perCall) return this.pullPerCall(request, sink);
+    const step = request.id?.step ?? 0;
+    const entry: LinkSink = { sink, done: false };
+    this.open.get(step)?.sink.error({ code: grpc.status.CANCELLED, details: `pull of step ${step} replaced` });
+    this.open.set(step, entry);
+    const link = this.ensureLink();
+    link.write({ kind: 'pull', pull: { id: request.id, totalLength: request.totalLength, encoding: request.encoding } });
+    return {
+      cancel: () => {
+        if (entry.done) return;
+        entry.done = true;
+        if (this.open.get(step) === entry) this.open.delete(step);
+        if (this.link === link && !this.closed) link.write({ kind: 'cancel', step });
+      },
+    };
+  }
+
+  private ensureLink(): grpc.ClientDuplexStream<OutgoingLinkRequest, IncomingLinkFrame> {
+    if (this.link) return this.link;
+    const m = linkMethod();
+    const link = this.client.makeBidiStreamRequest<OutgoingLinkRequest, IncomingLinkFrame>(
+      m.path, m.requestSerialize, m.responseDeserialize, new grpc.Metadata(), {},
+    );
+    this.link = link;
+    link.on('data', (frame: IncomingLinkFrame) => this.onFrame(frame));
+    const broken = (failure: WireFailure): void => {
+      if (this.link !== link) return;
+      this.link = null;
+      const open = [...this.open.values()];
+      this.open.clear();
+      for (const entry of open) {
+        if (entry.done) continue;
+        entry.done = true;
+        entry.sink.error(failure);
+      }
+    };
+    link.on('error', (err: grpc.ServiceError) => broken({ code: err.code, details: err.details }));
+    // The predecessor ended the call (its Peer server closing) with collectives still open.
+    link.on('end', () => broken({ code: grpc.status.UNAVAILABLE, details: 'predecessor closed the link' }));
+    return link;
+  }
+
+  private onFrame(frame: IncomingLinkFrame): void {
+    if (frame.kind === 'chunk') {
+      const chunk = frame.chunk;
+      const entry = this.open.get(chunk.id?.step ?? 0);
+      // Frames of a cancelled collective may still be in flight: dropped.
+      if (!entry || entry.done || !entry.sink.header(chunk)) return;
+      const payload = chunk.payload ?? chunk.halfPayload;
+      if (payload) entry.sink.payload(payload, 0);
+      entry.sink.chunkDone();
+      return;
+    }
+    const entry = this.open.get(frame.step);
+    if (!entry) return;
+    this.open.delete(frame.step);
+    if (entry.done) return;
+    entry.done = true;
+    if (frame.kind === 'end') entry.sink.end();
+    else entry.sink.error({ code: frame.code, details: frame.details });
+  }
+
+  private pullPerCall(request: PullFields, sink: ChunkSink): InboundStream {
     const method = pullMethod();
     const call = this.client.makeServerStreamRequest<PullRequest, IncomingChunk>(
       PULL_PATH,
@@ -52,6 +135,11 @@ export class GrpcPeerTransport implements PeerTransport {
   }
 
   close(): void {
+    this.closed = true;
+    const link = this.link;
+    this.link = null;
+    this.open.clear();
+    link?.cancel();
     this.client.close();
   }
 }
