@@ -17,6 +17,9 @@ import type { Hello as _dtrain_v1_Hello, Hello__Output as _dtrain_v1_Hello__Outp
 import type { JoinRequest as _dtrain_v1_JoinRequest, JoinRequest__Output as _dtrain_v1_JoinRequest__Output } from './dtrain/v1/JoinRequest';
 import type { JoinResponse as _dtrain_v1_JoinResponse, JoinResponse__Output as _dtrain_v1_JoinResponse__Output } from './dtrain/v1/JoinResponse';
 import type { LayerNorm as _dtrain_v1_LayerNorm, LayerNorm__Output as _dtrain_v1_LayerNorm__Output } from './dtrain/v1/LayerNorm';
+import type { LinkError as _dtrain_v1_LinkError, LinkError__Output as _dtrain_v1_LinkError__Output } from './dtrain/v1/LinkError';
+import type { LinkFrame as _dtrain_v1_LinkFrame, LinkFrame__Output as _dtrain_v1_LinkFrame__Output } from './dtrain/v1/LinkFrame';
+import type { LinkRequest as _dtrain_v1_LinkRequest, LinkRequest__Output as _dtrain_v1_LinkRequest__Output } from './dtrain/v1/LinkRequest';
 import type { Parked as _dtrain_v1_Parked, Parked__Output as _dtrain_v1_Parked__Output } from './dtrain/v1/Parked';
 import type { PeerClient as _dtrain_v1_PeerClient, PeerDefinition as _dtrain_v1_PeerDefinition } from './dtrain/v1/Peer';
 import type { PullRequest as _dtrain_v1_PullRequest, PullRequest__Output as _dtrain_v1_PullRequest__Output } from './dtrain/v1/PullRequest';
@@ -55,6 +58,9 @@ export interface ProtoGrpcType {
       JoinRequest: MessageTypeDefinition<_dtrain_v1_JoinRequest, _dtrain_v1_JoinRequest__Output>
       JoinResponse: MessageTypeDefinition<_dtrain_v1_JoinResponse, _dtrain_v1_JoinResponse__Output>
       LayerNorm: MessageTypeDefinition<_dtrain_v1_LayerNorm, _dtrain_v1_LayerNorm__Output>
+      LinkError: MessageTypeDefinition<_dtrain_v1_LinkError, _dtrain_v1_LinkError__Output>
+      LinkFrame: MessageTypeDefinition<_dtrain_v1_LinkFrame, _dtrain_v1_LinkFrame__Output>
+      LinkRequest: MessageTypeDefinition<_dtrain_v1_LinkRequest, _dtrain_v1_LinkRequest__Output>
       Parked: MessageTypeDefinition<_dtrain_v1_Parked, _dtrain_v1_Parked__Output>
       Peer: SubtypeConstructor<typeof grpc.Client, _dtrain_v1_PeerClient> & { service: _dtrain_v1_PeerDefinition }
       PullRequest: MessageTypeDefinition<_dtrain_v1_PullRequest, _dtrain_v1_PullRequest__Output>
