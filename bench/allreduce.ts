@@ -30,7 +30,7 @@ import { measureHttp2Throughput } from './http2-throughput';
 import { measureTcpThroughput } from './tcp-throughput';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
 import { createCertificateAuthority } from '../packages/shared/src/security/certificates';
-import { createMutualTlsSecurity } from '../packages/shared/src/security/transport-security';
+import { createInsecureSecurity, createMutualTlsSecurity } from '../packages/shared/src/security/transport-security';
 import type { TlsMaterial } from '../packages/shared/src/security/api';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -71,7 +71,10 @@ interface WorkerResult {
 
 
 async function worker(cfg: WorkerConfig): Promise<void> {
-  const security = cfg.tls ? createMutualTlsSecurity(cfg.tls.material, { joinToken: cfg.tls.token }) : undefined;
+  // Plaintext on the slow-link bench's veth addresses is deliberate: those namespaces reach nothing else.
+  const security = cfg.tls
+    ? createMutualTlsSecurity(cfg.tls.material, { joinToken: cfg.tls.token })
+    : createInsecureSecurity({ allowInsecureListen: true, log: () => undefined });
   const server = await startPeerServer({ host: cfg.host ?? '127.0.0.1', port: 0, security });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
   const collective = createRingCollective(server, {
