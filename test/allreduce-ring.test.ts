@@ -13,6 +13,12 @@ afterEach(async () => {
 
 type RankConfigFn = ConstructorParameters<typeof SpawnedRing>[1];
 let transport: 'grpc' | 'tcp' = 'grpc';
+/**
+ * Where abort()/close() must land inside a running collective: 64 MB takes 40+ ms even on the tcp
+ * transport of an idle machine (~1.4 GB/s busbw at N=2), so 5 ms after it started it is still in flight
+ * (16 MB and 30 ms raced: the tcp ring finished step 1 first, once it got faster).
+ */
+const MID_COLLECTIVE = { length: 64 << 20, afterMs: 5 };
 
 function ring(worldSize: number, config: RankConfigFn): SpawnedRing {
   const r = new SpawnedRing(worldSize, (rank) => ({ transport, ...config(rank) }));
@@ -143,7 +149,7 @@ describe.each(['grpc', 'tcp'] as const)('ring all-reduce between processes, tran
   for (const abortBy of ['abort', 'close'] as const) {
     it(`${abortBy}() mid-collective: both ranks reject at once (not at the timeout) with named errors`, async () => {
       const timeoutMs = 60_000;
-      const r = ring(2, () => ({ scenario: 'abort', length: 16 << 20, abortRank: 1, abortAfterMs: 30, abortBy, timeoutMs }));
+      const r = ring(2, () => ({ scenario: 'abort', length: MID_COLLECTIVE.length, abortRank: 1, abortAfterMs: MID_COLLECTIVE.afterMs, abortBy, timeoutMs }));
       const exits = await r.exits(90_000);
       expect(exits.map((e) => e.code)).toEqual([0, 0]);
       expect(eventsOf(r, 'step').map((e) => e.step)).toEqual([0, 0]);
@@ -161,7 +167,7 @@ describe.each(['grpc', 'tcp'] as const)('ring all-reduce between processes, tran
   }
 
   it('after abort() the collective refuses new work with WorldAbortedError', async () => {
-    const r = ring(2, () => ({ scenario: 'abort', length: 16 << 20, abortRank: 1, abortAfterMs: 30, timeoutMs: 60_000 }));
+    const r = ring(2, () => ({ scenario: 'abort', length: MID_COLLECTIVE.length, abortRank: 1, abortAfterMs: MID_COLLECTIVE.afterMs, timeoutMs: 60_000 }));
     await r.exits(90_000);
     expect(eventsOf(r, 'later').map((e) => e.code)).toEqual(['WorldAbortedError']);
   });
