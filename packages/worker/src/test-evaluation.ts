@@ -9,8 +9,13 @@ import type { Trainer } from './trainer';
 export function evaluateTestShard(trainer: Trainer, dataset: Dataset, rank: number, worldSize: number): (HeldOutSums & { epoch: number }) | null {
   if (!dataset.info.testAtEnd || dataset.info.testSize === 0) return null;
   const sums = trainer.evaluate((idx) => dataset.batch('test', idx), validationShard(dataset.info.testSize, worldSize, rank));
+  return heldOutReport(-1, sums);
+}
+
+/** An EpochReport's sum fields from the trainer's held-out sums (validation per epoch, test once: epoch -1). */
+export function heldOutReport(epoch: number, sums: ReturnType<Trainer['evaluate']>): HeldOutSums & { epoch: number } {
   return {
-    epoch: -1,
+    epoch,
     valLossSum: sums.lossSum,
     valCorrect: sums.correct,
     valAbsErrorSum: sums.absErrorSum,

@@ -32,7 +32,7 @@ import { WorkerMetrics } from './metrics/worker-metrics';
 import { createOptimizer, learningRateAt, setLearningRate } from './optimizer-factory';
 import { stateDigest, syncState, type TrainingPosition } from './state-sync';
 import { Trainer } from './trainer';
-import { evaluateTestShard } from './test-evaluation';
+import { evaluateTestShard, heldOutReport } from './test-evaluation';
 import { modelBundle } from '@dtrain/shared/data/model-bundle';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 180_000;
@@ -394,17 +394,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
 
     const sendEpochReport = (plan: EpochPlan__Output): void => {
       const sums = trainer.evaluate((idx) => ds.batch('validation', idx), Uint32Array.from(plan.validationIndices));
-      link.send({
-        epoch: {
-          epoch: plan.epoch,
-          valLossSum: sums.lossSum,
-          valCorrect: sums.correct,
-          valAbsErrorSum: sums.absErrorSum,
-          valSqErrorSum: sums.squaredErrorSum,
-          valCount: sums.count,
-          valValues: sums.valueCount,
-        },
-      });
+      link.send({ epoch: heldOutReport(plan.epoch, sums) });
     };
 
     await park('ready');

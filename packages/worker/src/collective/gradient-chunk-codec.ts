@@ -52,7 +52,8 @@ export interface OutgoingChunk {
   encoding?: ChunkEncoding;
 }
 
-export interface IncomingChunk {
+/** Header fields of a received chunk (proto GradientChunk without its payload), whichever transport. */
+export interface ChunkHeader {
   id: ChunkId | null;
   round: number;
   segment: number;
@@ -60,6 +61,10 @@ export interface IncomingChunk {
   length: number;
   /** GradientChunk.encoding as received (0 when absent). */
   encoding: number;
+  payloadBytes: number;
+}
+
+export interface IncomingChunk extends ChunkHeader {
   /**
    * FLOAT32 payload (a view when aligned, else a copy); null when its size is not a multiple of 4
    * or the chunk is not FLOAT32.
@@ -67,7 +72,6 @@ export interface IncomingChunk {
   payload: Float32Array | null;
   /** FLOAT16 payload as half bit patterns, same view/copy rule; null unless FLOAT16 and even-sized. */
   halfPayload: Uint16Array | null;
-  payloadBytes: number;
 }
 
 /** Counters for the wire-efficiency measurement: how often the zero-copy path was taken. */

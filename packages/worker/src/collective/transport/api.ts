@@ -1,10 +1,13 @@
 // Contract of a ring link: how a rank receives one collective's chunks from its predecessor and
 // serves its successor's. Modelled on grpc-js's Transport/Http2Transport split: the ring
-// (ring-collective.ts) speaks only this contract; 'grpc' (one Peer/Pull call per collective) and
+// (ring-collective.ts) speaks only this contract; 'grpc' (one Peer/Link call per link and generation) and
 // 'tcp' (framed chunks over one TCP/TLS connection per link and generation, negotiated over the
 // Peer service) implement it. Errors cross the wire as a gRPC status code plus the wire-error
 // details (wire-error.ts), whichever transport carries them, so both report the same named errors.
-import type { ChunkId, OutgoingChunk } from '../gradient-chunk-codec';
+import type { TransportSecurity } from '@dtrain/shared/security/api';
+import type { ChunkHeader, ChunkId, OutgoingChunk } from '../gradient-chunk-codec';
+
+export type { ChunkHeader };
 
 export type TransportKind = 'grpc' | 'tcp';
 
@@ -30,16 +33,6 @@ export interface WireFailure {
   details: string;
 }
 
-/** Header fields of a received chunk (proto GradientChunk without its payload). */
-export interface ChunkHeader {
-  id: ChunkId | null;
-  round: number;
-  segment: number;
-  offset: number;
-  length: number;
-  encoding: number;
-  payloadBytes: number;
-}
 
 /**
  * Where an inbound stream delivers. Per chunk: header(), then payload() for consecutive whole
@@ -95,4 +88,17 @@ export interface PeerTransport {
   pull(request: PullFields, sink: ChunkSink): InboundStream;
   /** Closes connections and listeners; open inbound streams get no further callbacks. */
   close(): void;
+}
+
+/** What a transport is built from (createPeerTransport in index.ts). */
+export interface PeerTransportOptions {
+  /** The ring predecessor's Peer (gRPC) address. */
+  predAddress: string;
+  jobId: string;
+  generation: number;
+  /** This (receiving) rank. */
+  rank: number;
+  tls?: TransportTls;
+  /** Credentials of the gRPC channel to the predecessor (Pull, OpenTcp): TLS + join token. */
+  security?: TransportSecurity;
 }

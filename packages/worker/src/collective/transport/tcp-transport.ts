@@ -10,7 +10,6 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { TcpOpenReply__Output, TcpOpenRequest } from '@dtrain/shared/proto';
-import type { TransportSecurity } from '@dtrain/shared/security/api';
 import { createInsecureSecurity } from '@dtrain/shared/security/transport-security';
 import { encodeHalf } from '../half-float';
 import { ENCODING_FLOAT16, type ChunkId, type OutgoingChunk } from '../gradient-chunk-codec';
@@ -22,6 +21,7 @@ import type {
   OutboundHandler,
   OutboundStream,
   PeerTransport,
+  PeerTransportOptions,
   PullFields,
   TransportTls,
   WireFailure,
@@ -79,15 +79,8 @@ function asWireFailure(value: unknown): WireFailure {
   return { code: grpc.status.INTERNAL, details: `tcp negotiation failed: ${value instanceof Error ? value.message : String(value)}` };
 }
 
-export interface TcpTransportOptions {
-  /** The predecessor's Peer (gRPC) address, where OpenTcp is asked. */
-  predAddress: string;
-  jobId: string;
-  generation: number;
-  rank: number;
-  tls?: TransportTls;
-  security?: TransportSecurity;
-}
+/** What createPeerTransport passes (api.ts); OpenTcp is asked at predAddress. */
+type TcpTransportOptions = PeerTransportOptions;
 
 class TcpInbound implements InboundStream {
   cancelled = false;
