@@ -12,6 +12,9 @@
 // --tls none|mtls|both (default both): every line has a `tls` field (true: mutual TLS + join token,
 // as `dtrain launch` runs by default); TLS lines also carry busbwOverPlaintext and cpuOverPlaintext
 // (CPU seconds per rank per all-reduce, which a shared machine distorts far less than wall time).
+// The ranks start with the allocator settings `dtrain launch` gives its workers (allocator-env.ts); Gloo
+// runs as a PyTorch user runs it, with glibc's defaults, unless --gloo-allocator tuned gives it the same
+// settings (every line says which: `glooAllocator`).
 //   npm run bench:allreduce                  (all of it, ~1-2 minutes)
 //   node --import tsx bench/allreduce.ts --n 2 --sizes 16,64 --iters 8 --chunk-kb 1024 --compression fp16
 //   node --import tsx bench/allreduce.ts --transport tcp --compression none --skip-ceilings --no-gloo
@@ -32,6 +35,7 @@ import { fileRendezvous } from '../test/harness/file-rendezvous';
 import { createCertificateAuthority } from '../packages/shared/src/security/certificates';
 import { createInsecureSecurity, createMutualTlsSecurity } from '../packages/shared/src/security/transport-security';
 import type { TlsMaterial } from '../packages/shared/src/security/api';
+import { withWorkerAllocatorEnv } from '../packages/shared/src/process/allocator-env';
 
 const SELF = fileURLToPath(import.meta.url);
 const MB = 1 << 20;
@@ -184,9 +188,9 @@ interface GlooLine {
 const ANCHORS_DIR = process.env.DTRAIN_ANCHORS_DIR ?? '/work/shared/anchors';
 
 /** Gloo's all-reduce on the same machine, same sizes, now (null when PyTorch is missing). */
-export async function runGloo(worldSize: number, sizesMB: number[]): Promise<GlooLine[] | null> {
+export async function runGloo(worldSize: number, sizesMB: number[], tunedAllocator = false): Promise<GlooLine[] | null> {
   const child = spawn('/usr/bin/python3', [join(ANCHORS_DIR, 'gloo_allreduce.py'), String(worldSize), ...sizesMB.map(String)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'], env: tunedAllocator ? withWorkerAllocatorEnv(process.env) : process.env,
   });
   let out = '';
   let err = '';
@@ -217,7 +221,9 @@ async function runRing(worldSize: number, sizesMB: number[], warmup: number, ite
       const rank = cfg.rank;
       // DTRAIN_BENCH_RANK_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the ranks.
       const nodeArgs = (process.env.DTRAIN_BENCH_RANK_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SELF, '--worker', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SELF, '--worker', JSON.stringify(cfg)], {
+        stdio: ['ignore', 'pipe', 'inherit'], env: withWorkerAllocatorEnv(process.env),
+      });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       return new Promise<WorkerResult[]>((resolve, reject) => {
@@ -250,6 +256,7 @@ async function main(): Promise<void> {
       tls: { type: 'string', default: 'both' },
       transport: { type: 'string', default: 'both' },
       'no-gloo': { type: 'boolean', default: false },
+      'gloo-allocator': { type: 'string', default: 'default' },
       'skip-ceilings': { type: 'boolean', default: false },
       algorithm: { type: 'string', default: 'auto' },
     },
@@ -281,7 +288,7 @@ async function main(): Promise<void> {
   const tcpBefore = skipCeilings ? { bytes: 0, gbps: NaN } : await measureTcpThroughput(Number(values['tcp-mb']) * MB);
   const lines: Array<Record<string, number | string | boolean | null>> = [];
   for (const n of values.n.split(',').map(Number)) {
-    const gloo = values['no-gloo'] ? null : await runGloo(n, sizesMB);
+    const gloo = values['no-gloo'] ? null : await runGloo(n, sizesMB, values['gloo-allocator'] === 'tuned');
     for (const transport of transports) for (const compression of compressions) for (const tls of tlsModes) {
     const results = await runRing(n, sizesMB, Number(values.warmup), Number(values.iters), chunkBytes, compression, transport, algorithm, tls);
     for (const sizeMB of sizesMB) {
@@ -308,6 +315,7 @@ async function main(): Promise<void> {
         systemSecondsPerRankPerIter: +(perRank.reduce((s, r) => s + r.systemSecondsPerIter, 0) / perRank.length).toFixed(5),
         glooMedianSeconds: g ? +g.median_s.toFixed(5) : null,
         glooBusbwGBps: glooBusbw === null ? null : +glooBusbw.toFixed(3),
+        glooAllocator: values['gloo-allocator'],
         busbwOverGloo: glooBusbw === null ? null : +(busbw / glooBusbw).toFixed(3),
         secondsOverGloo: g ? +(seconds / g.median_s).toFixed(3) : null,
       });

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { WorkerConfig, WorkerResult } from './allreduce';
+import { withWorkerAllocatorEnv } from '../packages/shared/src/process/allocator-env';
 
 const ALLREDUCE = fileURLToPath(new URL('./allreduce.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -67,7 +68,7 @@ async function runPair(sizeMB: number, iters: number, transport: 'grpc' | 'tcp',
         algorithm: 'auto', host: ADDR[rank],
       };
       const child = spawn('ip', ['netns', 'exec', NS[rank], process.execPath, '--import', 'tsx', ALLREDUCE, '--worker', JSON.stringify(cfg)], {
-        cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'],
+        cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: withWorkerAllocatorEnv(process.env),
       });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));

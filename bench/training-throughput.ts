@@ -15,6 +15,7 @@ import { selectBackend } from '../packages/worker/src/backend/select-backend';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
 import { Trainer } from '../packages/worker/src/trainer';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
+import { withWorkerAllocatorEnv } from '../packages/shared/src/process/allocator-env';
 
 const SELF = fileURLToPath(import.meta.url);
 const ANCHORS_DIR = process.env.DTRAIN_ANCHORS_DIR ?? '/work/shared/anchors';
@@ -87,7 +88,9 @@ async function runDtrain(worldSize: number, steps: number, transport: 'grpc' | '
   try {
     const runs = [...Array(worldSize).keys()].map((r) => {
       const cfg: RankConfig = { dir, rank: r, worldSize, steps, transport };
-      const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--rank', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--rank', JSON.stringify(cfg)], {
+        stdio: ['ignore', 'pipe', 'inherit'], env: withWorkerAllocatorEnv(process.env),
+      });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       return new Promise<RankResult>((resolve, reject) => {

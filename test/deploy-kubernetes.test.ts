@@ -18,6 +18,7 @@ import { Job } from 'kubernetes-models/batch/v1/Job';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { validateJobSpec } from '@dtrain/shared/job-spec';
+import { ALLOCATOR_ENV } from '@dtrain/shared/process/allocator-env';
 import { registerCoordinatorCommand } from '../packages/cli/src/commands/coordinator';
 import { registerWorkerCommand } from '../packages/cli/src/commands/worker';
 
@@ -290,6 +291,8 @@ describe('workers', () => {
 
     const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e]));
     expect(env.LOCAL_RANK?.value).toBe('0');
+    // The same allocator settings `dtrain launch` gives its workers (allocator-env.ts).
+    for (const [name, value] of Object.entries(ALLOCATOR_ENV)) expect(env[name]?.value, name).toBe(value);
     expect(env.JOB_COMPLETION_INDEX?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.annotations['batch.kubernetes.io/job-completion-index']");
 
     const coordinatorSvc = serviceSpec(find(sources, 'Service', 'dtrain-coordinator'));
@@ -513,6 +516,9 @@ describe('deploy/docker', () => {
       // The runtime stage takes the compiled JavaScript from the build stage, which runs the build.
       expect(ops.some((o) => o.op === 'RUN' && o.rest.includes('npm run build'))).toBe(true);
       expect(ops.some((o) => o.op === 'COPY' && /^--from=build \/app\/packages\/cli\/dist /.test(o.rest))).toBe(true);
+      // Workers started from the image get the allocator settings `dtrain launch` gives its workers.
+      const envs = ops.filter((o) => o.op === 'ENV').flatMap((o) => o.rest.split(/\s+/));
+      for (const [name, value] of Object.entries(ALLOCATOR_ENV)) expect(envs, name).toContain(`${name}=${value}`);
     });
   }
 

@@ -1,6 +1,7 @@
 // What `dtrain launch` prints, as a user reads it: one backend line per job, epochs from 1, and a
 // summary samples/s equal to the last progress line's average (README: "What samples/s means").
 import { describe, expect, it } from 'vitest';
+import { ALLOCATOR_ENV } from '@dtrain/shared/process/allocator-env';
 import { lastJsonLine, runDtrain, smallMnistJob, tempDir, writeJob } from './harness/dtrain-cli';
 
 describe('dtrain launch output', () => {
@@ -17,6 +18,10 @@ describe('dtrain launch output', () => {
     expect(backendLines).toHaveLength(1);
     expect(backendLines[0]).toMatch(/backend wasm \(@tensorflow\/tfjs-backend-wasm\), chosen by 'auto': .* not installed/);
     expect(run.stderr).not.toContain('its install script downloads libtensorflow');
+    // Each worker process started with the allocator settings (read back from its own environment).
+    const allocator = `allocator: MALLOC_MMAP_THRESHOLD_=${ALLOCATOR_ENV.MALLOC_MMAP_THRESHOLD_} ` +
+      `MALLOC_TRIM_THRESHOLD_=${ALLOCATOR_ENV.MALLOC_TRIM_THRESHOLD_}`;
+    expect(run.stderr.split('\n').filter((l) => l.endsWith(allocator))).toHaveLength(2);
 
     // 512 training digits (the limit) / global batch 32 = 16 steps per epoch, 2 epochs.
     expect(summary.steps).toBe(32);

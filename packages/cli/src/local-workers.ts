@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { BackendName } from '@dtrain/shared/job-spec';
+import { withWorkerAllocatorEnv } from '@dtrain/shared/process/allocator-env';
 import { DTRAIN_BIN } from './cli-paths';
 
 export const KILL_GRACE_MS = 5_000;
@@ -53,9 +54,10 @@ export class LocalWorkers {
     }
     args.push(...(replacement ? [] : this.options.extraArgs?.(localRank) ?? []));
     // security: the slot's TLS files and join token, for a replacement process exactly as for the first one.
-    const env: NodeJS.ProcessEnv = {
+    // The allocator settings keep a worker's per-step buffers off fresh pages (allocator-env.ts).
+    const env: NodeJS.ProcessEnv = withWorkerAllocatorEnv({
       ...process.env, ...this.options.env?.(localRank), LOCAL_RANK: String(localRank), DTRAIN_LAUNCHED: '1',
-    };
+    });
     // One GPU per local worker, as torchrun users expect; harmless where no GPU exists.
     if (usesGpu && process.env.CUDA_VISIBLE_DEVICES === undefined) env.CUDA_VISIBLE_DEVICES = String(localRank);
     // DTRAIN_WORKER_NODE_ARGS: Node flags for the worker processes only (e.g. `--cpu-prof`, which

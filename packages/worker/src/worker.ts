@@ -34,6 +34,7 @@ import { stateDigest, syncState, type TrainingPosition } from './state-sync';
 import { Trainer } from './trainer';
 import { evaluateTestShard, heldOutReport } from './test-evaluation';
 import { modelBundle } from '@dtrain/shared/data/model-bundle';
+import { describeAllocatorEnv } from '@dtrain/shared/process/allocator-env';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 180_000;
 /** After reporting an error, how long a worker waits for the coordinator's verdict before exiting. */
@@ -132,6 +133,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     const joined = await link.join();
     const spec: JobSpec = validateJobSpec(JSON.parse(joined.jobSpecJson), 'job spec from coordinator');
     log(`joined job ${joined.jobId} as worker ${joined.workerId}`);
+    log(describeAllocatorEnv());
     const localRank = Math.max(0, options.localRankHint ?? 0);
     const choice = await selectBackend({ requested: options.backend ?? spec.backend, localRank, log });
 
