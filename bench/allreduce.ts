@@ -15,6 +15,9 @@
 // The ranks start with the allocator settings `dtrain launch` gives its workers (allocator-env.ts); Gloo
 // runs as a PyTorch user runs it, with glibc's defaults, unless --gloo-allocator tuned gives it the same
 // settings (every line says which: `glooAllocator`).
+// Warm-up: at least --warmup iterations, and at least --warmup-mb (256) MB through each rank per size, so
+// every size is timed in steady state: a process's first ~100 MB of grpc traffic grows its heap onto fresh
+// pages (grpc-js allocates each message), which costs 15-20 us per 4 KiB page on this VM.
 //   npm run bench:allreduce                  (all of it, ~1-2 minutes)
 //   node --import tsx bench/allreduce.ts --n 2 --sizes 16,64 --iters 8 --chunk-kb 1024 --compression fp16
 //   node --import tsx bench/allreduce.ts --transport tcp --compression none --skip-ceilings --no-gloo
@@ -46,6 +49,8 @@ interface WorkerConfig {
   worldSize: number;
   sizesMB: number[];
   warmup: number;
+  /** Warm-up also lasts until this many MB went through each rank per size (absent: 0). */
+  warmupMB?: number;
   iters: number;
   chunkBytes: number;
   compression: Compression;
@@ -93,14 +98,15 @@ async function worker(cfg: WorkerConfig): Promise<void> {
     const before = { ...codecStats };
     let cpuMicros = 0;
     let systemMicros = 0;
-    for (let i = 0; i < cfg.warmup + cfg.iters; i++) {
+    const warmup = Math.max(cfg.warmup, Math.ceil((cfg.warmupMB ?? 0) / sizeMB));
+    for (let i = 0; i < warmup + cfg.iters; i++) {
       buffer.fill(1);
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const stats = await collective.allReduceSum(buffer, step++);
       const t = (performance.now() - t0) / 1000;
       if (buffer[0] !== cfg.worldSize || buffer[buffer.length - 1] !== cfg.worldSize) throw new Error(`wrong sum at step ${step}`);
-      if (i >= cfg.warmup) {
+      if (i >= warmup) {
         const cpu = process.cpuUsage(cpu0);
         cpuMicros += cpu.user + cpu.system;
         systemMicros += cpu.system;
@@ -207,7 +213,7 @@ export async function runGloo(worldSize: number, sizesMB: number[], tunedAllocat
   return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as GlooLine);
 }
 
-async function runRing(worldSize: number, sizesMB: number[], warmup: number, iters: number, chunkBytes: number, compression: Compression, transport: Transport, algorithm: 'auto' | 'ring', tls: boolean): Promise<WorkerResult[]> {
+async function runRing(worldSize: number, sizesMB: number[], warmup: number, warmupMB: number, iters: number, chunkBytes: number, compression: Compression, transport: Transport, algorithm: 'auto' | 'ring', tls: boolean): Promise<WorkerResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-'));
   const ca = tls ? await createCertificateAuthority() : null;
   const token = 'bench-join-token-0123456789';
@@ -215,7 +221,7 @@ async function runRing(worldSize: number, sizesMB: number[], warmup: number, ite
     const configs = await Promise.all([...Array(worldSize).keys()].map(async (rank): Promise<WorkerConfig> => {
       const leaf = ca ? await ca.issue({ commonName: `rank-${rank}`, names: ['localhost', '127.0.0.1'] }) : null;
       const tlsCfg = ca && leaf ? { material: { ca: ca.cert, cert: leaf.cert, key: leaf.key }, token } : undefined;
-      return { dir, rank, worldSize, sizesMB, warmup, iters, chunkBytes, compression, transport, algorithm, tls: tlsCfg };
+      return { dir, rank, worldSize, sizesMB, warmup, warmupMB, iters, chunkBytes, compression, transport, algorithm, tls: tlsCfg };
     }));
     const children = configs.map((cfg) => {
       const rank = cfg.rank;
@@ -249,6 +255,7 @@ async function main(): Promise<void> {
       n: { type: 'string', default: '2,4' },
       sizes: { type: 'string', default: '1,4,16,64' },
       warmup: { type: 'string', default: '3' },
+      'warmup-mb': { type: 'string', default: '256' },
       iters: { type: 'string', default: '8' },
       'chunk-kb': { type: 'string', default: '1024' },
       'tcp-mb': { type: 'string', default: '256' },
@@ -290,7 +297,7 @@ async function main(): Promise<void> {
   for (const n of values.n.split(',').map(Number)) {
     const gloo = values['no-gloo'] ? null : await runGloo(n, sizesMB, values['gloo-allocator'] === 'tuned');
     for (const transport of transports) for (const compression of compressions) for (const tls of tlsModes) {
-    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values.iters), chunkBytes, compression, transport, algorithm, tls);
+    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values['warmup-mb']), Number(values.iters), chunkBytes, compression, transport, algorithm, tls);
     for (const sizeMB of sizesMB) {
       const perRank = results.filter((r) => r.sizeMB === sizeMB);
       // An iteration lasts until its slowest rank is done.
@@ -303,6 +310,7 @@ async function main(): Promise<void> {
       const glooBusbw = g ? g.busbw_MBps / 1000 : null;
       lines.push({
         n, sizeMB, transport, compression, algorithm, tls, chunkKB: chunkBytes / 1024, iters: iterSeconds.length,
+        warmupIters: Math.max(Number(values.warmup), Math.ceil(Number(values['warmup-mb']) / sizeMB)),
         medianSeconds: +seconds.toFixed(5),
         minSeconds: +Math.min(...iterSeconds).toFixed(5),
         algbwGBps: +algbw.toFixed(3),
