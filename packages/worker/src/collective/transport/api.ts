@@ -25,6 +25,8 @@ export interface PullFields {
   id: ChunkId | null;
   totalLength: number;
   encoding: number;
+  /** Sent ahead for the step the requester expects next (proto PullRequest.early; ring-collective.ts). */
+  early?: boolean;
 }
 
 /** A failure carried on the wire: a grpc status code and wire-error details (see wire-error.ts). */

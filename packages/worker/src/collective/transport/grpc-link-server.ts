@@ -20,7 +20,7 @@ class LinkOutbound implements OutboundStream {
   private readonly cancelListeners: (() => void)[] = [];
 
   constructor(private readonly link: ServerLink, pull: PullRequest__Output, readonly step: number) {
-    this.request = { id: pull.id ?? null, totalLength: pull.totalLength, encoding: pull.encoding ?? 0 };
+    this.request = { id: pull.id ?? null, totalLength: pull.totalLength, encoding: pull.encoding ?? 0, early: pull.early ?? false };
   }
 
   get peer(): string {

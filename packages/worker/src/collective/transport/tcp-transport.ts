@@ -157,11 +157,12 @@ class TcpClientConnection implements FrameHandler {
     }
     inbound.connection = this;
     this.current = inbound;
-    const { id, totalLength, encoding } = inbound.request;
+    const { id, totalLength, encoding, early } = inbound.request;
     this.socket.write(encodeControlFrame(
       {
+        // A PULL's round field carries PullRequest.early (1), unused otherwise.
         type: FRAME_PULL, generation: id?.generation ?? 0, step: inbound.step, senderRank: id?.senderRank ?? -1,
-        round: 0, segment: 0, offset: 0, length: totalLength, encoding,
+        round: early ? 1 : 0, segment: 0, offset: 0, length: totalLength, encoding,
       },
       Buffer.from(id?.jobId ?? '', 'utf8'),
       EMPTY,
@@ -534,6 +535,7 @@ export class TcpListener {
             id: { jobId: h.jobId, generation: h.generation, step: h.step, senderRank: h.senderRank } satisfies ChunkId,
             totalLength: h.length,
             encoding: h.encoding,
+            early: h.round === 1,
           };
           const out = new TcpOutbound(request, `rank ${h.senderRank} (${peer})`, socket, this.jobBytes);
           outbounds.get(h.step)?.markCancelled();
