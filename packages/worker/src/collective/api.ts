@@ -49,8 +49,8 @@ export interface RingOptions {
    */
   transport?: TransportKind;
   /**
-   * 'auto' (default): at N=2, tcp transport, float32 chunks up to 4 MiB, a direct exchange (one hop, same bytes) instead of
-   * the two-round ring. 'ring': always the ring. Every rank of a ring must use the same.
+   * 'auto' (default): at N=2 with float32 chunks, a direct exchange (one hop, same bytes) instead of the two-round
+   * ring, up to 1 MiB on tcp and 64 KiB on grpc. 'ring': always the ring. Every rank of a ring must use the same.
    */
   algorithm?: 'auto' | 'ring';
   /**
