@@ -91,6 +91,8 @@ class CollectiveOp implements ChunkSink, EarlySink {
   /** The successor replaced the early pull this op was sending on: its next pull must be a mismatch. */
   private earlyReplaced = false;
   private earlyChunks = 0;
+  /** This op's chunks come on an early pull (sent when the previous step ended, or implied by it). */
+  private adoptedEarly = false;
   private inbound: InboundStream | null = null;
   /** The chunk whose payload is arriving (set by header(), cleared by chunkDone()). */
   private current: { rr: ReceiveRound; offset: number; length: number; roundAfterAdd: boolean } | null = null;
@@ -154,6 +156,7 @@ class CollectiveOp implements ChunkSink, EarlySink {
     if (early) {
       // Pulled when the previous step ended: what arrived since is replayed through the checks.
       this.inbound = early.inbound;
+      this.adoptedEarly = true;
       this.earlyChunks = early.adopt(this);
     } else {
       this.inbound = transport.pull({ id: this.id, totalLength: this.buffer.length, encoding: this.encoding }, this);
@@ -174,6 +177,9 @@ class CollectiveOp implements ChunkSink, EarlySink {
       this.fail(new PeerLostError(this.ring.pred, this.ring.predAddress, `stream ended after ${this.received} of ${this.plan.receiveChunks} chunks of ${this.name}`));
       return;
     }
+    // The predecessor's transport opened the next step's early pull as it ended this one: it must be
+    // in place before the next frame is read, not when this op settles (its own sends may lag).
+    if (this.adoptedEarly && this.kind === 'all-reduce') this.ring.pullEarly(this.step + 1, this.buffer.length, this.encoding, true);
     this.progress();
     this.maybeDone();
   }
@@ -376,7 +382,7 @@ class CollectiveOp implements ChunkSink, EarlySink {
     if (this.received !== this.plan.receiveChunks || !this.predEnded) return;
     if (!this.stream || !this.sendsComplete()) return;
     this.settle();
-    if (this.kind === 'all-reduce') this.ring.pullEarly(this.step + 1, this.buffer.length, this.encoding);
+    if (this.kind === 'all-reduce') this.ring.pullEarly(this.step + 1, this.buffer.length, this.encoding, this.adoptedEarly);
     this.resolve({ bytesSent: this.bytesSent, seconds: (performance.now() - this.startedAt) / 1000, earlyChunks: this.earlyChunks });
   }
 
@@ -612,14 +618,18 @@ export class RingCollective implements Collective, PullHandler {
     return stream;
   }
 
-  /** Sends the pull of the step expected next, when a small all-reduce ended (early-pull.ts). */
-  pullEarly(step: number, length: number, encoding: ChunkEncoding): void {
+  /**
+   * Sends the pull of the step expected next, when a small all-reduce ended (early-pull.ts). `implied`:
+   * that all-reduce itself came on an early pull, so the predecessor opened this one already and no
+   * message is sent (PullFields.implied). Once per step.
+   */
+  pullEarly(step: number, length: number, encoding: ChunkEncoding, implied: boolean): void {
     if (!this.earlyPull || this.closed || this.failure || !this.transport || !Number.isSafeInteger(step)) return;
-    if (length * 4 > EARLY_PULL_MAX_BYTES) return;
+    if (length * 4 > EARLY_PULL_MAX_BYTES || this.early?.step === step) return;
     if (this.earlyArena.byteLength < length * 4) this.earlyArena = new ArrayBuffer(length * 4);
     const early = new EarlyPull(step, length, encoding, this.predName, this.earlyArena);
     this.early = early;
-    early.inbound = this.transport.pull({ id: { ...this.idBase, step, senderRank: this.rank }, totalLength: length, encoding, early: true }, early);
+    early.inbound = this.transport.pull({ id: { ...this.idBase, step, senderRank: this.rank }, totalLength: length, encoding, early: true, implied }, early);
   }
 
   /** The early pull if it was sent for this collective; otherwise it is cancelled (null). */

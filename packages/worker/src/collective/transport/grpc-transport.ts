@@ -45,7 +45,9 @@ export class GrpcPeerTransport implements PeerTransport {
     this.open.get(step)?.sink.error({ code: grpc.status.CANCELLED, details: `pull of step ${step} replaced` });
     this.open.set(step, entry);
     const link = this.ensureLink();
-    link.write({ kind: 'pull', pull: { id: request.id, totalLength: request.totalLength, encoding: request.encoding, early: request.early ?? false } });
+    if (!request.implied) {
+      link.write({ kind: 'pull', pull: { id: request.id, totalLength: request.totalLength, encoding: request.encoding, early: request.early ?? false } });
+    }
     return {
       cancel: () => {
         if (entry.done) return;
