@@ -450,7 +450,7 @@ class TcpOutbound implements OutboundStream {
   end(): void {
     const first = !this.finished;
     this.control(FRAME_END, EMPTY);
-    if (first && this.finished && this.request.early) this.onEarlyEnded(this);
+    if (first && this.finished && this.request.early && !this.cancelled) this.onEarlyEnded(this);
   }
 
   fail(failure: WireFailure): void {
