@@ -12,8 +12,13 @@
 // shared machine wall times include waiting for a core, CPU times much less so.
 // The same difference for PyTorch (DDP N=2 - one process) is printed beside it.
 //
-//   node --import tsx bench/small-step.ts [--rounds 3] [--steps 150,450] [--transport both]
-// One JSON line per (n, transport) and a summary line with the ratios; needs `npm run build` (done here).
+//   node --import tsx bench/small-step.ts [--rounds 3] [--steps 150,450] [--transport both] [--tls mtls|none|both]
+//     [--ab early-pull|batch-cache]
+// --tls: 'mtls' is `dtrain launch`'s default (mutual TLS between every process), 'none' is --insecure.
+// --ab NAME: each N=2 configuration also runs with that optimization switched off (DTRAIN_EARLY_PULL=0 or
+// DTRAIN_BATCH_CACHE=0 in the workers; N=1 too for batch-cache), interleaved in the same rounds;
+// lines carry "off": NAME.
+// One JSON line per (n, transport, tls[, off]) and a summary line with the ratios; needs `npm run build` (done here).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -61,12 +66,21 @@ interface JobRun {
   cpuSeconds: number;
 }
 
+/** How a configuration runs: TLS or --insecure, and which optimization (if any) is switched off. */
+interface RunMode {
+  tls: boolean;
+  off: AbSwitch | null;
+}
+type AbSwitch = 'early-pull' | 'batch-cache';
+const AB_ENV: Record<AbSwitch, string> = { 'early-pull': 'DTRAIN_EARLY_PULL', 'batch-cache': 'DTRAIN_BATCH_CACHE' };
+
 /** One `dtrain launch`; training seconds = samples trained / the summary's average samples/s. */
-function launch(job: string, workers: number, maxSteps: number): Promise<JobRun> {
+function launch(job: string, workers: number, maxSteps: number, mode: RunMode): Promise<JobRun> {
   return new Promise((resolve, reject) => {
     // GNU time's last stderr line: CPU of the whole job, which a shared machine distorts far less than wall time.
+    const env = { ...process.env, ...(mode.off ? { [AB_ENV[mode.off]]: '0' } : {}) };
     const child = spawn('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, DTRAIN_BIN, 'launch', '--workers', String(workers), job, '--max-steps', String(maxSteps),
-      '--json', '--no-metrics'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      '--json', '--no-metrics', ...(mode.tls ? [] : ['--insecure'])], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
@@ -84,9 +98,9 @@ function launch(job: string, workers: number, maxSteps: number): Promise<JobRun>
 }
 
 /** Marginal wall and CPU (all processes) milliseconds per step: the S2 run minus the S1 run. */
-async function stepMs(job: string, workers: number, s1: number, s2: number): Promise<{ wall: number; cpu: number }> {
-  const a = await launch(job, workers, s1);
-  const b = await launch(job, workers, s2);
+async function stepMs(job: string, workers: number, s1: number, s2: number, mode: RunMode): Promise<{ wall: number; cpu: number }> {
+  const a = await launch(job, workers, s1, mode);
+  const b = await launch(job, workers, s2, mode);
   const steps = b.steps - a.steps;
   return { wall: ((b.trainSeconds - a.trainSeconds) / steps) * 1000, cpu: ((b.cpuSeconds - a.cpuSeconds) / steps) * 1000 };
 }
@@ -102,6 +116,8 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
       steps: { type: 'string', default: '150,450' },
       transport: { type: 'string', default: 'both' },
+      tls: { type: 'string', default: 'mtls' },
+      ab: { type: 'string' },
       'no-anchor': { type: 'boolean', default: false },
     },
   });
@@ -112,46 +128,58 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-small-step-'));
   try {
     const jobs = Object.fromEntries(transports.map((t) => [t, writeJob(dir, t)])) as Record<Transport, string>;
-    const samples: Record<string, number[]> = { n1: [], torch1: [], torch2: [], 'cpu-n1': [] };
-    for (const t of transports) {
-      samples[`n2-${t}`] = [];
-      samples[`cpu-n2-${t}`] = [];
-    }
+    const tlsModes = values.tls === 'both' ? [true, false] : [values.tls !== 'none'];
+    const ab = (values.ab ?? null) as AbSwitch | null;
+    if (ab && !(ab in AB_ENV)) throw new Error(`--ab must be one of ${Object.keys(AB_ENV).join(', ')}`);
+    const modes: RunMode[] = tlsModes.flatMap((tls) => [{ tls, off: null }, ...(ab ? [{ tls, off: ab }] : [])]);
+    const modeKey = (m: RunMode): string => `${m.tls ? 'mtls' : 'none'}${m.off ? `-no-${m.off}` : ''}`;
+    // N=1 has no all-reduce: the early pull makes no difference there, the batch cache does.
+    const n1Mode = (m: RunMode): RunMode => ({ tls: m.tls, off: m.off === 'batch-cache' ? m.off : null });
+    const n1Modes = [...new Map(modes.map((m) => [modeKey(n1Mode(m)), n1Mode(m)])).values()];
+    const samples: Record<string, number[]> = { torch1: [], torch2: [] };
     const record = (key: string, m: { wall: number; cpu: number }): void => {
-      samples[key].push(m.wall);
-      samples[`cpu-${key}`].push(m.cpu);
+      (samples[key] ??= []).push(m.wall);
+      (samples[`cpu-${key}`] ??= []).push(m.cpu);
     };
     // Rounds alternate every configuration, so a busy minute on a shared machine hits all of them.
     for (let r = 0; r < rounds; r++) {
-      record('n1', await stepMs(jobs[transports[0]], 1, s1 * 2, s2 * 2));
-      for (const t of transports) record(`n2-${t}`, await stepMs(jobs[t], 2, s1, s2));
+      for (const m of n1Modes) record(`n1-${modeKey(m)}`, await stepMs(jobs[transports[0]], 1, s1 * 2, s2 * 2, m));
+      for (const m of modes) {
+        for (const t of transports) record(`n2-${t}-${modeKey(m)}`, await stepMs(jobs[t], 2, s1, s2, m));
+      }
       if (!values['no-anchor']) {
         samples.torch1.push(anchor(1, s2));
         samples.torch2.push(anchor(2, s2));
       }
     }
-    const n1 = median(samples.n1);
     const torch1 = samples.torch1.length ? median(samples.torch1) : null;
     const torch2 = samples.torch2.length ? median(samples.torch2) : null;
     const ddpFixed = torch1 !== null && torch2 !== null ? torch2 - torch1 : null;
     const base = { bench: 'small-step', model: 'mlp-4-64-32-1', params: 2433, batchPerWorker: BATCH, loadavg: round3(loadavg()[0]) };
-    process.stdout.write(`${JSON.stringify({ ...base, n: 1, transport: 'none', stepMs: round3(n1), runsMs: samples.n1.map(round3),
-      cpuMsPerStep: round3(median(samples['cpu-n1'])),
-      torchStepMs: torch1 })}\n`);
     const summary: Record<string, number | null> = {};
-    for (const t of transports) {
-      const n2 = median(samples[`n2-${t}`]);
-      const fixed = n2 - n1;
-      summary[`fixedCostMs_${t}`] = round3(fixed);
-      process.stdout.write(`${JSON.stringify({
-        ...base, n: 2, transport: t, stepMs: round3(n2), runsMs: samples[`n2-${t}`].map(round3), fixedCostMs: round3(fixed),
-        cpuMsPerStep: round3(median(samples[`cpu-n2-${t}`])),
-        ddpStepMs: torch2, ddpFixedCostMs: ddpFixed === null ? null : round3(ddpFixed),
-        fixedCostOverDdp: ddpFixed ? round3(fixed / ddpFixed) : null, meetsGoal: fixed <= GOAL_FIXED_COST_MS,
-      })}\n`);
+    for (const m of n1Modes) {
+      const key = `n1-${modeKey(m)}`;
+      process.stdout.write(`${JSON.stringify({ ...base, n: 1, transport: 'none', tls: m.tls, off: m.off, stepMs: round3(median(samples[key])),
+        runsMs: samples[key].map(round3), cpuMsPerStep: round3(median(samples[`cpu-${key}`])), torchStepMs: torch1 })}\n`);
     }
+    for (const m of modes) {
+      const n1 = median(samples[`n1-${modeKey(n1Mode(m))}`]);
+      for (const t of transports) {
+        const key = `n2-${t}-${modeKey(m)}`;
+        const n2 = median(samples[key]);
+        const fixed = n2 - n1;
+        summary[`fixedCostMs_${t}_${modeKey(m)}`] = round3(fixed);
+        process.stdout.write(`${JSON.stringify({
+          ...base, n: 2, transport: t, tls: m.tls, off: m.off, stepMs: round3(n2), runsMs: samples[key].map(round3), fixedCostMs: round3(fixed),
+          cpuMsPerStep: round3(median(samples[`cpu-${key}`])),
+          ddpStepMs: torch2, ddpFixedCostMs: ddpFixed === null ? null : round3(ddpFixed),
+          fixedCostOverDdp: ddpFixed ? round3(fixed / ddpFixed) : null, meetsGoal: fixed <= GOAL_FIXED_COST_MS,
+        })}\n`);
+      }
+    }
+    const n1Default = median(samples[`n1-${modeKey(n1Modes[0])}`]);
     process.stdout.write(`${JSON.stringify({ ...base, summary: true, goalFixedCostMs: GOAL_FIXED_COST_MS, ...summary,
-      ddpFixedCostMs: ddpFixed === null ? null : round3(ddpFixed), dtrainN1OverTorch: torch1 ? round3(n1 / torch1) : null })}\n`);
+      ddpFixedCostMs: ddpFixed === null ? null : round3(ddpFixed), dtrainN1OverTorch: torch1 ? round3(n1Default / torch1) : null })}\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -31,6 +31,7 @@ import { layerGradientNorms } from './metrics/gradient-norms';
 import { WorkerMetrics } from './metrics/worker-metrics';
 import { createOptimizer, learningRateAt, setLearningRate } from './optimizer-factory';
 import { stateDigest, syncState, type TrainingPosition } from './state-sync';
+import { BatchCache } from './batch-cache';
 import { Trainer } from './trainer';
 import { evaluateTestShard, heldOutReport } from './test-evaluation';
 import { modelBundle } from '@dtrain/shared/data/model-bundle';
@@ -152,7 +153,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     const model = await buildModel({ spec, info: dataset.info, seed: spec.seed });
     const optimizer = createOptimizer(spec.optimizer);
     const trainer = new Trainer({ model, optimizer, loss: spec.loss, collective: null, task: dataset.info.task });
-    const ds = dataset;
+    // Small splits are read once and then served from memory (batch-cache.ts).
+    const ds: Dataset = process.env.DTRAIN_BATCH_CACHE === '0' ? dataset : new BatchCache(dataset);
 
     let stepsDone = 0;
     let generations = 0;
@@ -251,6 +253,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         compression: spec.collective.compression,
         security, // security: each generation's ring channel carries the same TLS + token
         transport: spec.collective.transport,
+        // A/B switch for bench/small-step.ts only (default: early pulls on).
+        earlyPull: process.env.DTRAIN_EARLY_PULL !== '0',
       });
       trainer.setCollective(collective);
       if (member.abandoned) { await park('abandon'); return; }

@@ -85,7 +85,7 @@ describe('Peer/Link codec', () => {
     const error = { kind: 'error' as const, step: 12, code: 9, details: 'dtrain:{"code":"X","message":"é"}' };
     expect(proto.responseDeserialize(serializeLinkFrame(error))).toMatchObject({ kind: 'error', error: { step: 12, code: 9, details: error.details } });
     expect(deserializeLinkFrame(proto.responseSerialize({ error: { step: -1, code: 10, details: 'x' } }))).toEqual({ kind: 'error', step: -1, code: 10, details: 'x' });
-    const pull = { id: { jobId: 'j', generation: 3, step: -1, senderRank: 2 }, totalLength: 1000, encoding: 1 };
+    const pull = { id: { jobId: 'j', generation: 3, step: -1, senderRank: 2 }, totalLength: 1000, encoding: 1, early: true };
     expect(proto.requestDeserialize(serializeLinkRequest({ kind: 'pull', pull }))).toMatchObject({ kind: 'pull', pull });
     expect(deserializeLinkRequest(proto.requestSerialize({ pull }))).toEqual({ kind: 'pull', pull });
     expect(deserializeLinkRequest(proto.requestSerialize({ cancelStep: 0 }))).toEqual({ kind: 'cancel', step: 0 });

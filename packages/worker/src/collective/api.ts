@@ -49,10 +49,16 @@ export interface RingOptions {
    */
   transport?: TransportKind;
   /**
-   * 'auto' (default): at N=2, tcp transport, float32 chunks up to 4 MiB, a direct exchange (one hop, same bytes) instead of
-   * the two-round ring. 'ring': always the ring. Every rank of a ring must use the same.
+   * 'auto' (default): at N=2 with float32 chunks, a direct exchange (one hop, same bytes) instead of the two-round
+   * ring, up to 1 MiB on tcp and 64 KiB on grpc. 'ring': always the ring. Every rank of a ring must use the same.
    */
   algorithm?: 'auto' | 'ring';
+  /**
+   * Default true: after an all-reduce of a buffer up to 256 KiB, pull the next step's chunks at once
+   * (early-pull.ts), so the predecessor sends as soon as its collective starts. false: one pull per
+   * collective when it starts (the A/B of bench/small-step-ring.ts). Ranks may differ.
+   */
+  earlyPull?: boolean;
   /** PEM CA/cert/key: when set, the 'tcp' transport speaks mutual TLS (node:tls). */
   tls?: TransportTls;
 }
@@ -61,6 +67,8 @@ export interface AllReduceStats {
   /** Payload bytes this rank sent (on the wire: halved by fp16 compression). */
   bytesSent: number;
   seconds: number;
+  /** Chunks that arrived before this collective started, held by its early pull (early-pull.ts). */
+  earlyChunks?: number;
 }
 
 export interface Collective {

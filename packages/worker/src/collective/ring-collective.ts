@@ -27,6 +27,7 @@ import {
   type ChunkEncoding,
   type ChunkId,
 } from './gradient-chunk-codec';
+import { EarlyPull, EARLY_PULL_MAX_BYTES, type EarlySink } from './early-pull';
 import { f32AddKernel, type F32AddKernel } from './f32-add-kernel';
 import { addHalf, addHalfAndRound, copyHalf } from './half-float';
 import { GrpcPeerServer, type OpenTcpCall, type PullHandler } from './peer-server';
@@ -48,6 +49,11 @@ const LOST_GRACE_MS = 500;
  * per rank 2.06 vs 2.27 and 4.68 vs 5.13 ms.
  */
 const EXCHANGE_MAX_BYTES = 1024 * 1024;
+/**
+ * grpc: the exchange only for small buffers (one hop instead of two is what a small step waits for);
+ * at 1 MB it was slower than the ring on grpc (see above).
+ */
+const GRPC_EXCHANGE_MAX_BYTES = 64 * 1024;
 /** Compact the send queue once this many entries were consumed. */
 const QUEUE_COMPACT_ENTRIES = 4096;
 
@@ -76,12 +82,17 @@ function validateRingOptions(opts: RingOptions): void {
   if (bad.length > 0) throw new RangeError(`invalid RingOptions: ${bad.join('; ')}`);
 }
 
-class CollectiveOp implements ChunkSink {
+class CollectiveOp implements ChunkSink, EarlySink {
   readonly promise: Promise<AllReduceStats>;
   private resolve!: (stats: AllReduceStats) => void;
   private reject!: (err: Error) => void;
   private settled = false;
   private stream: OutboundStream | null = null;
+  /** The successor replaced the early pull this op was sending on: its next pull must be a mismatch. */
+  private earlyReplaced = false;
+  private earlyChunks = 0;
+  /** This op's chunks come on an early pull (sent when the previous step ended, or implied by it). */
+  private adoptedEarly = false;
   private inbound: InboundStream | null = null;
   /** The chunk whose payload is arriving (set by header(), cleared by chunkDone()). */
   private current: { rr: ReceiveRound; offset: number; length: number; roundAfterAdd: boolean } | null = null;
@@ -141,7 +152,15 @@ class CollectiveOp implements ChunkSink {
       }
     }
     this.armWatchdog(this.ring.timeoutMs);
-    this.inbound = transport.pull({ id: this.id, totalLength: this.buffer.length, encoding: this.encoding }, this);
+    const early = this.ring.takeEarly(this.step, this.buffer.length, this.encoding);
+    if (early) {
+      // Pulled when the previous step ended: what arrived since is replayed through the checks.
+      this.inbound = early.inbound;
+      this.adoptedEarly = true;
+      this.earlyChunks = early.adopt(this);
+    } else {
+      this.inbound = transport.pull({ id: this.id, totalLength: this.buffer.length, encoding: this.encoding }, this);
+    }
     this.offerPull();
   }
 
@@ -158,6 +177,9 @@ class CollectiveOp implements ChunkSink {
       this.fail(new PeerLostError(this.ring.pred, this.ring.predAddress, `stream ended after ${this.received} of ${this.plan.receiveChunks} chunks of ${this.name}`));
       return;
     }
+    // The predecessor's transport opened the next step's early pull as it ended this one: it must be
+    // in place before the next frame is read, not when this op settles (its own sends may lag).
+    if (this.adoptedEarly && this.kind === 'all-reduce') this.ring.pullEarly(this.step + 1, this.buffer.length, this.encoding, true);
     this.progress();
     this.maybeDone();
   }
@@ -165,7 +187,9 @@ class CollectiveOp implements ChunkSink {
   /** Attaches the successor's pull for this step if one is waiting. */
   offerPull(): void {
     if (this.settled || this.stream) return;
-    const stream = this.ring.takePull(this.step);
+    // An early pull is served only if it matches; otherwise its sender replaces it by a plain pull.
+    const stream = this.ring.takePull(this.step, (r) => !r.early || (r.totalLength === this.buffer.length
+      && (r.encoding ?? ENCODING_FLOAT32) === this.encoding));
     if (!stream) return;
     const theirs = stream.request.totalLength;
     if (theirs !== this.buffer.length) {
@@ -180,14 +204,18 @@ class CollectiveOp implements ChunkSink {
       this.fail(new CollectiveMismatchError('encoding', mine, theirEncoding, this.ring.succName));
       return;
     }
+    if (this.earlyReplaced) {
+      this.fail(new PeerLostError(this.ring.succ, this.ring.succAddress, `it replaced its early pull of ${this.name} after chunks were sent`));
+      return;
+    }
     this.stream = stream;
-    stream.onCancelled(() => this.onSuccessorCancelled());
+    stream.onCancelled(() => this.onSuccessorCancelled(stream));
     this.progress();
     this.pump();
     this.maybeDone();
   }
 
-  private onSuccessorCancelled(): void {
+  private onSuccessorCancelled(stream: OutboundStream): void {
     // grpc-js emits 'cancelled' whenever the HTTP/2 stream closes, also after a normal end: once
     // everything was written and the stream ended, the successor has all it needs from us.
     if (this.settled || this.graceTimer || this.sendsComplete()) return;
@@ -195,6 +223,13 @@ class CollectiveOp implements ChunkSink {
       this.graceTimer = null;
       this.fail(new PeerLostError(this.ring.succ, this.ring.succAddress, `it cancelled its Pull of ${this.name} (process died or failed)`));
     }, LOST_GRACE_MS);
+    if (stream.request.early && this.stream === stream) {
+      // Its collective of this step differs from what it pulled early (length or encoding): the plain
+      // pull that replaces the early one is checked, and names the mismatch within the grace period.
+      this.stream = null;
+      this.earlyReplaced = true;
+      this.offerPull();
+    }
   }
 
   private pump(): void {
@@ -347,7 +382,8 @@ class CollectiveOp implements ChunkSink {
     if (this.received !== this.plan.receiveChunks || !this.predEnded) return;
     if (!this.stream || !this.sendsComplete()) return;
     this.settle();
-    this.resolve({ bytesSent: this.bytesSent, seconds: (performance.now() - this.startedAt) / 1000 });
+    if (this.kind === 'all-reduce') this.ring.pullEarly(this.step + 1, this.buffer.length, this.encoding, this.adoptedEarly);
+    this.resolve({ bytesSent: this.bytesSent, seconds: (performance.now() - this.startedAt) / 1000, earlyChunks: this.earlyChunks });
   }
 
   private settle(): void {
@@ -395,6 +431,11 @@ export class RingCollective implements Collective, PullHandler {
   private readonly listener: TcpListener | null;
   private active: CollectiveOp | null = null;
   private pulls: OutboundStream[] = [];
+  private readonly earlyPull: boolean;
+  /** The next step's pull, sent when an all-reduce ended (early-pull.ts). */
+  private early: EarlyPull | null = null;
+  /** Reused by every early pull (one at a time) for the chunks it holds. */
+  private earlyArena = new ArrayBuffer(0);
   private failure: Error | null = null;
   private closed = false;
 
@@ -413,6 +454,7 @@ export class RingCollective implements Collective, PullHandler {
     this.ringAddresses = [...opts.ring];
     this.transportKind = opts.transport ?? 'grpc';
     this.algorithm = opts.algorithm ?? 'auto';
+    this.earlyPull = opts.earlyPull ?? true;
     const multi = opts.worldSize > 1;
     // security: the job's credentials cover both data paths: gRPC channels get its TLS + join token,
     // and the tcp transport's links speak mutual TLS with the same certificates.
@@ -454,8 +496,9 @@ export class RingCollective implements Collective, PullHandler {
     // Both ranks choose from the same inputs (N, encoding), and chunk headers are checked against
     // the plan, so a peer that chose otherwise fails with a named mismatch, never a wrong sum.
     // Measured: the exchange halves tcp's 1 MB time, but made grpc's slower (A/B, same minute).
+    const bytes = buffer.length * 4;
     const exchange = this.worldSize === 2 && this.encoding === ENCODING_FLOAT32 && this.algorithm === 'auto'
-      && this.transportKind === 'tcp' && buffer.length * 4 <= EXCHANGE_MAX_BYTES;
+      && bytes <= (this.transportKind === 'tcp' ? EXCHANGE_MAX_BYTES : GRPC_EXCHANGE_MAX_BYTES);
     return this.run('all-reduce', buffer, step, () =>
       exchange ? exchangePlan(buffer.length, chunkElems) : allReducePlan(this.rank, this.worldSize, buffer.length, chunkElems));
   }
@@ -568,11 +611,35 @@ export class RingCollective implements Collective, PullHandler {
     return encodeWireError({ code: 'CollectiveMismatchError', message, peerRank: -1, peerAddress: '', field, serverValue: String(mine), clientValue: String(theirs) });
   }
 
-  takePull(step: number): OutboundStream | null {
-    const i = this.pulls.findIndex((s) => s.request.id?.step === step);
+  takePull(step: number, accept: (request: OutboundStream['request']) => boolean): OutboundStream | null {
+    const i = this.pulls.findIndex((s) => s.request.id?.step === step && accept(s.request));
     if (i < 0) return null;
     const [stream] = this.pulls.splice(i, 1);
     return stream;
+  }
+
+  /**
+   * Sends the pull of the step expected next, when a small all-reduce ended (early-pull.ts). `implied`:
+   * that all-reduce itself came on an early pull, so the predecessor opened this one already and no
+   * message is sent (PullFields.implied). Once per step.
+   */
+  pullEarly(step: number, length: number, encoding: ChunkEncoding, implied: boolean): void {
+    if (!this.earlyPull || this.closed || this.failure || !this.transport || !Number.isSafeInteger(step)) return;
+    if (length * 4 > EARLY_PULL_MAX_BYTES || this.early?.step === step) return;
+    if (this.earlyArena.byteLength < length * 4) this.earlyArena = new ArrayBuffer(length * 4);
+    const early = new EarlyPull(step, length, encoding, this.predName, this.earlyArena);
+    this.early = early;
+    early.inbound = this.transport.pull({ id: { ...this.idBase, step, senderRank: this.rank }, totalLength: length, encoding, early: true, implied }, early);
+  }
+
+  /** The early pull if it was sent for this collective; otherwise it is cancelled (null). */
+  takeEarly(step: number, length: number, encoding: ChunkEncoding): EarlyPull | null {
+    const early = this.early;
+    this.early = null;
+    if (!early) return null;
+    if (early.matches(step, length, encoding)) return early;
+    early.discard();
+    return null;
   }
 
   /** A copy of `buffer` for an op's sends (valid until the next op starts; one op at a time). */
@@ -611,6 +678,8 @@ export class RingCollective implements Collective, PullHandler {
 
   private shutDown(): void {
     this.closed = true;
+    this.early?.discard();
+    this.early = null;
     for (const stream of this.pulls.splice(0)) {
       stream.fail({ code: grpc.status.UNAVAILABLE, details: `rank ${this.rank} closed its collective` });
     }

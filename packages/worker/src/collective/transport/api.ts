@@ -25,6 +25,15 @@ export interface PullFields {
   id: ChunkId | null;
   totalLength: number;
   encoding: number;
+  /** Sent ahead for the step the requester expects next (proto PullRequest.early; ring-collective.ts). */
+  early?: boolean;
+  /**
+   * Requester side only, never on the wire: an early pull that follows an early pull which ended
+   * normally (END) is implied. The sender's transport opens it by itself when that stream ends (same
+   * length and encoding, step + 1), so the pull costs no message; the Link and tcp transports do both
+   * halves, the per-collective Pull call sends it as usual.
+   */
+  implied?: boolean;
 }
 
 /** A failure carried on the wire: a grpc status code and wire-error details (see wire-error.ts). */

@@ -19,8 +19,8 @@ class LinkOutbound implements OutboundStream {
   private finished = false;
   private readonly cancelListeners: (() => void)[] = [];
 
-  constructor(private readonly link: ServerLink, pull: PullRequest__Output, readonly step: number) {
-    this.request = { id: pull.id ?? null, totalLength: pull.totalLength, encoding: pull.encoding ?? 0 };
+  constructor(private readonly link: ServerLink, readonly pull: PullRequest__Output, readonly step: number) {
+    this.request = { id: pull.id ?? null, totalLength: pull.totalLength, encoding: pull.encoding ?? 0, early: pull.early ?? false };
   }
 
   get peer(): string {
@@ -47,6 +47,8 @@ class LinkOutbound implements OutboundStream {
     if (this.finished || this.cancelledFlag) return;
     this.finished = true;
     this.link.finish(this, { kind: 'end', step: this.step });
+    // An early pull that ended normally implies the early pull of the next step (PullFields.implied).
+    if (this.request.early) this.link.implied(this);
   }
 
   fail(failure: WireFailure): void {
@@ -96,12 +98,21 @@ export class ServerLink {
       }
       return;
     }
-    const step = msg.pull.id?.step ?? 0;
-    const stream = new LinkOutbound(this, msg.pull, step);
+    this.register(new LinkOutbound(this, msg.pull, msg.pull.id?.step ?? 0));
+  }
+
+  private register(stream: LinkOutbound): void {
     // A pull for a step still open replaces it (the old one can no longer be told apart).
-    this.open.get(step)?.markCancelled();
-    this.open.set(step, stream);
+    this.open.get(stream.step)?.markCancelled();
+    this.open.set(stream.step, stream);
     this.dispatch(stream);
+  }
+
+  /** The early pull of the step after `ended`'s, which the successor does not send (PullFields.implied). */
+  implied(ended: LinkOutbound): void {
+    if (this.closed || !ended.pull.id) return;
+    const step = ended.step + 1;
+    this.register(new LinkOutbound(this, { ...ended.pull, id: { ...ended.pull.id, step } }, step));
   }
 
   write(frame: OutgoingLinkFrame, done?: () => void): boolean {

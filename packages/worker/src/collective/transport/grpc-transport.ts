@@ -45,7 +45,9 @@ export class GrpcPeerTransport implements PeerTransport {
     this.open.get(step)?.sink.error({ code: grpc.status.CANCELLED, details: `pull of step ${step} replaced` });
     this.open.set(step, entry);
     const link = this.ensureLink();
-    link.write({ kind: 'pull', pull: { id: request.id, totalLength: request.totalLength, encoding: request.encoding } });
+    if (!request.implied) {
+      link.write({ kind: 'pull', pull: { id: request.id, totalLength: request.totalLength, encoding: request.encoding, early: request.early ?? false } });
+    }
     return {
       cancel: () => {
         if (entry.done) return;
@@ -107,7 +109,7 @@ export class GrpcPeerTransport implements PeerTransport {
       PULL_PATH,
       method.requestSerialize,
       method.responseDeserialize,
-      { id: request.id, totalLength: request.totalLength, encoding: request.encoding },
+      { id: request.id, totalLength: request.totalLength, encoding: request.encoding, early: request.early ?? false },
       new grpc.Metadata(),
       {},
     );
@@ -150,7 +152,7 @@ export class GrpcOutboundStream implements OutboundStream {
 
   constructor(private readonly stream: PullStream) {
     const r = stream.request;
-    this.request = { id: r.id ?? null, totalLength: r.totalLength, encoding: r.encoding ?? 0 };
+    this.request = { id: r.id ?? null, totalLength: r.totalLength, encoding: r.encoding ?? 0, early: r.early ?? false };
   }
 
   get peer(): string {

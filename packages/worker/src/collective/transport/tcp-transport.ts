@@ -153,11 +153,13 @@ class TcpClientConnection implements FrameHandler {
     }
     inbound.connection = this;
     this.current = inbound;
-    const { id, totalLength, encoding } = inbound.request;
+    const { id, totalLength, encoding, early, implied } = inbound.request;
+    if (implied) return; // the sender opened it when the previous early pull ended (PullFields.implied)
     this.socket.write(encodeControlFrame(
       {
+        // A PULL's round field carries PullRequest.early (1), unused otherwise.
         type: FRAME_PULL, generation: id?.generation ?? 0, step: inbound.step, senderRank: id?.senderRank ?? -1,
-        round: 0, segment: 0, offset: 0, length: totalLength, encoding,
+        round: early ? 1 : 0, segment: 0, offset: 0, length: totalLength, encoding,
       },
       Buffer.from(id?.jobId ?? '', 'utf8'),
       EMPTY,
@@ -261,6 +263,12 @@ export class TcpPeerTransport implements PeerTransport {
 
   pull(request: PullFields, sink: ChunkSink): InboundStream {
     const inbound = new TcpInbound(request, sink);
+    // An implied pull must be in place before the next frame is read (its chunks may follow the END
+    // just read in the same buffer): on a live connection it starts now.
+    if (this.live && !this.closed) {
+      this.live.start(inbound);
+      return inbound;
+    }
     this.connect().then(
       (c) => c.start(inbound),
       (failure: WireFailure) => {
@@ -382,6 +390,8 @@ class TcpOutbound implements OutboundStream {
     readonly peer: string,
     private readonly socket: net.Socket,
     private readonly jobBytes: Buffer,
+    /** Called when an early pull's stream ended normally: the next step's pull is implied (PullFields.implied). */
+    private readonly onEarlyEnded: (ended: TcpOutbound) => void = () => undefined,
   ) {}
 
   write(chunk: OutgoingChunk, done: () => void): boolean {
@@ -436,7 +446,9 @@ class TcpOutbound implements OutboundStream {
   }
 
   end(): void {
+    const first = !this.finished;
     this.control(FRAME_END, EMPTY);
+    if (first && this.finished && this.request.early && !this.cancelled) this.onEarlyEnded(this);
   }
 
   fail(failure: WireFailure): void {
@@ -532,11 +544,9 @@ export class TcpListener {
             id: { jobId: h.jobId, generation: h.generation, step: h.step, senderRank: h.senderRank } satisfies ChunkId,
             totalLength: h.length,
             encoding: h.encoding,
+            early: h.round === 1,
           };
-          const out = new TcpOutbound(request, `rank ${h.senderRank} (${peer})`, socket, this.jobBytes);
-          outbounds.get(h.step)?.markCancelled();
-          outbounds.set(h.step, out);
-          this.opts.handler.onPull(out);
+          open(request);
           return;
         }
         if (h.type === FRAME_CANCEL) {
@@ -550,6 +560,16 @@ export class TcpListener {
         socket.destroy(new Error(message));
       },
     });
+    const open = (request: PullFields): void => {
+      const step = request.id?.step ?? 0;
+      const out = new TcpOutbound(request, `rank ${request.id?.senderRank ?? -1} (${peer})`, socket, this.jobBytes, (ended) => {
+        const id = ended.request.id;
+        if (id && !socket.destroyed) open({ ...ended.request, id: { ...id, step: id.step + 1 } });
+      });
+      outbounds.get(step)?.markCancelled();
+      outbounds.set(step, out);
+      this.opts.handler.onPull(out);
+    };
     // Only small control frames arrive here: plain 'data' events (copied into the reader) suffice.
     socket.on('data', (d: Buffer) => reader.push(d));
     socket.on('error', () => undefined);

@@ -6,10 +6,12 @@ export interface PullRequest {
   'id'?: (_dtrain_v1_CollectiveId | null);
   'totalLength'?: (number);
   'encoding'?: (number);
+  'early'?: (boolean);
 }
 
 export interface PullRequest__Output {
   'id': (_dtrain_v1_CollectiveId__Output | null);
   'totalLength': (number);
   'encoding': (number);
+  'early': (boolean);
 }
