@@ -9,6 +9,9 @@
 // --compression none|fp16|both (default both) runs each ring with that wire format; every line has a
 // `compression` field. busbw is always computed on the float32 buffer size (what the user
 // all-reduces), so fp16 shows up as a higher busbw; wireBytesSentPerRank is what went on the wire.
+// --barrier: a one-element all-reduce before each timed one, so all ranks start it together after
+// their refill, as the Gloo anchor does (dist.barrier() before each timed all_reduce); lines get
+// "barrier": true. Without it, a rank's time includes waiting for ranks still refilling their buffer.
 // --tls none|mtls|both (default both): every line has a `tls` field (true: mutual TLS + join token,
 // as `dtrain launch` runs by default); TLS lines also carry busbwOverPlaintext and cpuOverPlaintext
 // (CPU seconds per rank per all-reduce, which a shared machine distorts far less than wall time).
@@ -60,6 +63,8 @@ interface WorkerConfig {
   algorithm: 'auto' | 'ring';
   /** Interface the rank binds and advertises (default 127.0.0.1; the slow-link bench uses veths). */
   host?: string;
+  /** A one-element all-reduce before each timed one, as the Gloo anchor's dist.barrier() (--barrier). */
+  barrier?: boolean;
 }
 
 type Transport = 'grpc' | 'tcp';
@@ -99,8 +104,11 @@ async function worker(cfg: WorkerConfig): Promise<void> {
     let cpuMicros = 0;
     let systemMicros = 0;
     const warmup = Math.max(cfg.warmup, Math.ceil((cfg.warmupMB ?? 0) / sizeMB));
+    const token = new Float32Array(1);
     for (let i = 0; i < warmup + cfg.iters; i++) {
       buffer.fill(1);
+      // --barrier: every rank starts the timed all-reduce together (after all refilled), like Gloo's anchor.
+      if (cfg.barrier) await collective.allReduceSum(token, step++);
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const stats = await collective.allReduceSum(buffer, step++);
@@ -213,7 +221,7 @@ export async function runGloo(worldSize: number, sizesMB: number[], tunedAllocat
   return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as GlooLine);
 }
 
-async function runRing(worldSize: number, sizesMB: number[], warmup: number, warmupMB: number, iters: number, chunkBytes: number, compression: Compression, transport: Transport, algorithm: 'auto' | 'ring', tls: boolean): Promise<WorkerResult[]> {
+async function runRing(worldSize: number, sizesMB: number[], warmup: number, warmupMB: number, iters: number, chunkBytes: number, compression: Compression, transport: Transport, algorithm: 'auto' | 'ring', tls: boolean, barrier = false): Promise<WorkerResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-'));
   const ca = tls ? await createCertificateAuthority() : null;
   const token = 'bench-join-token-0123456789';
@@ -221,7 +229,7 @@ async function runRing(worldSize: number, sizesMB: number[], warmup: number, war
     const configs = await Promise.all([...Array(worldSize).keys()].map(async (rank): Promise<WorkerConfig> => {
       const leaf = ca ? await ca.issue({ commonName: `rank-${rank}`, names: ['localhost', '127.0.0.1'] }) : null;
       const tlsCfg = ca && leaf ? { material: { ca: ca.cert, cert: leaf.cert, key: leaf.key }, token } : undefined;
-      return { dir, rank, worldSize, sizesMB, warmup, warmupMB, iters, chunkBytes, compression, transport, algorithm, tls: tlsCfg };
+      return { dir, rank, worldSize, sizesMB, warmup, warmupMB, iters, chunkBytes, compression, transport, algorithm, tls: tlsCfg, barrier };
     }));
     const children = configs.map((cfg) => {
       const rank = cfg.rank;
@@ -266,6 +274,7 @@ async function main(): Promise<void> {
       'gloo-allocator': { type: 'string', default: 'default' },
       'skip-ceilings': { type: 'boolean', default: false },
       algorithm: { type: 'string', default: 'auto' },
+      barrier: { type: 'boolean', default: false },
     },
   });
   if (values.worker) {
@@ -297,7 +306,7 @@ async function main(): Promise<void> {
   for (const n of values.n.split(',').map(Number)) {
     const gloo = values['no-gloo'] ? null : await runGloo(n, sizesMB, values['gloo-allocator'] === 'tuned');
     for (const transport of transports) for (const compression of compressions) for (const tls of tlsModes) {
-    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values['warmup-mb']), Number(values.iters), chunkBytes, compression, transport, algorithm, tls);
+    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values['warmup-mb']), Number(values.iters), chunkBytes, compression, transport, algorithm, tls, values.barrier);
     for (const sizeMB of sizesMB) {
       const perRank = results.filter((r) => r.sizeMB === sizeMB);
       // An iteration lasts until its slowest rank is done.
@@ -311,6 +320,7 @@ async function main(): Promise<void> {
       lines.push({
         n, sizeMB, transport, compression, algorithm, tls, chunkKB: chunkBytes / 1024, iters: iterSeconds.length,
         warmupIters: Math.max(Number(values.warmup), Math.ceil(Number(values['warmup-mb']) / sizeMB)),
+        ...(values.barrier ? { barrier: true } : {}),
         medianSeconds: +seconds.toFixed(5),
         minSeconds: +Math.min(...iterSeconds).toFixed(5),
         algbwGBps: +algbw.toFixed(3),

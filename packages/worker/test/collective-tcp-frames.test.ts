@@ -59,9 +59,9 @@ it('reassembles chunk and control frames split at every kind of read boundary, w
     const seen: Seen = { chunks: [], controls: [], misaligned: 0, errors: [] };
     const r = reader(seen);
     for (let at = 0; at < stream.length;) {
-      const n = Math.min(rand(maxRead), stream.length - at);
-      // Through the onread path: the reader chooses where each read lands.
+      // Through the onread path: the reader chooses where each read lands, and how much it takes.
       const target = r.target();
+      const n = Math.min(rand(maxRead), stream.length - at, target.length);
       stream.copy(target, 0, at, at + n);
       r.received(n);
       at += n;
@@ -155,4 +155,50 @@ it('places float32 payloads straight into a destination when the handler gives o
       expect([...dest.subarray(1001, 1778)].every((v) => v === -1)).toBe(true);
     }
   }
+});
+
+it('stops each read at the next frame header, so a sender far ahead still has its payloads read straight into their destination', () => {
+  // An add round's chunk (through chunkPayload), then a copy round's (placed), then another add.
+  const payloads = [
+    Float32Array.from({ length: 4096 }, (_, i) => i + 0.5), Float32Array.from({ length: 3000 }, (_, i) => -i),
+    Float32Array.from({ length: 10 }, (_, i) => i * 3),
+  ];
+  const stream = Buffer.concat([
+    chunkFrame('job-x', 4, 0, payloads[0]), chunkFrame('job-x', 4, 4096, payloads[1]), chunkFrame('job-x', 4, 7096, payloads[2]),
+  ]);
+  const dest = new Float32Array(7106).fill(-1);
+  let current = 0;
+  let length = 0;
+  const r = new FrameReader({
+    chunkHeader: (h) => {
+      current = h.offset;
+      length = h.length;
+      return true;
+    },
+    chunkPayload: (data, at) => dest.set(data, current + at),
+    chunkDestination: () => (current === 4096 ? dest.subarray(current, current + length) : null),
+    chunkDone: () => undefined,
+    control: () => undefined,
+    protocolError: (m) => {
+      throw new Error(m);
+    },
+  });
+  let direct = 0;
+  const reads: number[] = [];
+  // Everything not read yet is available at every read (a socket with all chunks queued).
+  for (let at = 0; at < stream.length;) {
+    const target = r.target();
+    const n = Math.min(target.length, stream.length - at);
+    if (target.buffer === dest.buffer) direct += n;
+    stream.copy(target, 0, at, at + n);
+    r.received(n);
+    reads.push(n);
+    at += n;
+  }
+  expect(direct).toBe(3000 * 4);
+  // The first header is read in two (its job id length is learned from it); then each read ends
+  // at the end of the next header: payload 0 + header 1, payload 1 (placed), header 2, payload 2.
+  const head = FRAME_HEADER_BYTES + 8;
+  expect(reads).toEqual([FRAME_HEADER_BYTES, 8, 4096 * 4 + head, 3000 * 4, head, 10 * 4]);
+  expect([...dest]).toEqual([...payloads[0], ...payloads[1], ...payloads[2]]);
 });

@@ -104,7 +104,7 @@ class TcpInbound implements InboundStream {
 
 /** The receiving end of one link: demultiplexes frames to the collective in flight. */
 class TcpClientConnection implements FrameHandler {
-  private readonly reader = new FrameReader(this, { kernelMemory: true });
+  private readonly reader: FrameReader;
   private current: TcpInbound | null = null;
   private chunkTarget: TcpInbound | null = null;
   private lastCancelledStep: number | null = null;
@@ -117,6 +117,7 @@ class TcpClientConnection implements FrameHandler {
     private readonly onClosed: (c: TcpClientConnection) => void,
   ) {
     this.jobBytes = Buffer.from(opts.jobId, 'utf8');
+    this.reader = new FrameReader(this, { kernelMemory: true, headerSizedReads: !opts.tls });
   }
 
   /** Separate from the constructor: net.connect asks for the first read buffer synchronously. */
