@@ -39,11 +39,16 @@ export class BatchCache implements Dataset {
     const ys = new Float32Array(n * yWidth);
     for (let k = 0; k < n; k++) {
       const i = indices[k];
-      if (!Number.isInteger(i) || i < 0 || i >= cached.size) throw new RangeError(`${split} index ${i} out of range [0, ${cached.size})`);
+      if (!Number.isInteger(i) || i < 0 || i >= cached.size) {
+        throw new RangeError(`${split} index ${i} out of range [0, ${cached.size})`);
+      }
       xs.set(cached.xs.subarray(i * xWidth, (i + 1) * xWidth), k * xWidth);
       ys.set(cached.ys.subarray(i * yWidth, (i + 1) * yWidth), k * yWidth);
     }
-    return { xs: tf.tensor(xs, [n, ...cached.sampleShape], 'float32'), ys: tf.tensor(ys, [n, ...cached.labelShape], 'float32') };
+    return {
+      xs: tf.tensor(xs, [n, ...cached.sampleShape], 'float32'),
+      ys: tf.tensor(ys, [n, ...cached.labelShape], 'float32'),
+    };
   }
 
   /** Drops the cached rows; the wrapped dataset is closed by whoever opened it. */

@@ -69,7 +69,8 @@ export class EarlyPull implements ChunkSink {
         return arrived;
       }
       if (c.elems > 0) {
-        target.payload(c.half ? new Uint16Array(this.arena, c.at, c.elems) : new Float32Array(this.arena, c.at, c.elems), 0);
+        const held = c.half ? new Uint16Array(this.arena, c.at, c.elems) : new Float32Array(this.arena, c.at, c.elems);
+        target.payload(held, 0);
       }
       if (c.done) target.chunkDone();
       else this.partial = true;
@@ -77,7 +78,8 @@ export class EarlyPull implements ChunkSink {
     this.held.length = 0;
     this.target = target;
     if (this.overflow) {
-      target.fail(new CollectiveMismatchError('length', `at most ${this.totalLength * 4} payload bytes for step ${this.step}`,
+      target.fail(new CollectiveMismatchError('length',
+        `at most ${this.totalLength * 4} payload bytes for step ${this.step}`,
         `${this.overflow.got} bytes before the collective started`, this.predName));
     } else if (this.failure) target.error(this.failure);
     else if (this.ended) target.end();
@@ -121,13 +123,16 @@ export class EarlyPull implements ChunkSink {
     if (this.discarded || !c || c.done) return;
     const half = data instanceof Uint16Array;
     c.half = half;
-    const dst = half ? new Uint16Array(this.arena, c.at + at * 2, data.length) : new Float32Array(this.arena, c.at + at * 4, data.length);
+    const dst = half
+      ? new Uint16Array(this.arena, c.at + at * 2, data.length)
+      : new Float32Array(this.arena, c.at + at * 4, data.length);
     dst.set(data);
     c.elems = Math.max(c.elems, at + data.length);
   }
 
   destination(): Float32Array | null {
-    // Before adoption: payload() (held in the arena). A chunk that began before adoption continues through payload() (never half via destination).
+    // Before adoption: payload() (held in the arena). A chunk that began before adoption continues
+    // through payload() (never half via destination).
     return this.target && !this.partial ? this.target.destination() : null;
   }
 

@@ -179,7 +179,9 @@ class CollectiveOp implements ChunkSink, EarlySink {
     }
     // The predecessor's transport opened the next step's early pull as it ended this one: it must be
     // in place before the next frame is read, not when this op settles (its own sends may lag).
-    if (this.adoptedEarly && this.kind === 'all-reduce') this.ring.pullEarly(this.step + 1, this.buffer.length, this.encoding, true);
+    if (this.adoptedEarly && this.kind === 'all-reduce') {
+      this.ring.pullEarly(this.step + 1, this.buffer.length, this.encoding, true);
+    }
     this.progress();
     this.maybeDone();
   }
@@ -205,7 +207,8 @@ class CollectiveOp implements ChunkSink, EarlySink {
       return;
     }
     if (this.earlyReplaced) {
-      this.fail(new PeerLostError(this.ring.succ, this.ring.succAddress, `it replaced its early pull of ${this.name} after chunks were sent`));
+      this.fail(new PeerLostError(this.ring.succ, this.ring.succAddress,
+        `it replaced its early pull of ${this.name} after chunks were sent`));
       return;
     }
     this.stream = stream;
@@ -382,8 +385,11 @@ class CollectiveOp implements ChunkSink, EarlySink {
     if (this.received !== this.plan.receiveChunks || !this.predEnded) return;
     if (!this.stream || !this.sendsComplete()) return;
     this.settle();
-    if (this.kind === 'all-reduce') this.ring.pullEarly(this.step + 1, this.buffer.length, this.encoding, this.adoptedEarly);
-    this.resolve({ bytesSent: this.bytesSent, seconds: (performance.now() - this.startedAt) / 1000, earlyChunks: this.earlyChunks });
+    if (this.kind === 'all-reduce') {
+      this.ring.pullEarly(this.step + 1, this.buffer.length, this.encoding, this.adoptedEarly);
+    }
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    this.resolve({ bytesSent: this.bytesSent, seconds, earlyChunks: this.earlyChunks });
   }
 
   private settle(): void {
@@ -629,7 +635,8 @@ export class RingCollective implements Collective, PullHandler {
     if (this.earlyArena.byteLength < length * 4) this.earlyArena = new ArrayBuffer(length * 4);
     const early = new EarlyPull(step, length, encoding, this.predName, this.earlyArena);
     this.early = early;
-    early.inbound = this.transport.pull({ id: { ...this.idBase, step, senderRank: this.rank }, totalLength: length, encoding, early: true, implied }, early);
+    const id = { ...this.idBase, step, senderRank: this.rank };
+    early.inbound = this.transport.pull({ id, totalLength: length, encoding, early: true, implied }, early);
   }
 
   /** The early pull if it was sent for this collective; otherwise it is cancelled (null). */

@@ -20,7 +20,9 @@ class LinkOutbound implements OutboundStream {
   private readonly cancelListeners: (() => void)[] = [];
 
   constructor(private readonly link: ServerLink, readonly pull: PullRequest__Output, readonly step: number) {
-    this.request = { id: pull.id ?? null, totalLength: pull.totalLength, encoding: pull.encoding ?? 0, early: pull.early ?? false };
+    this.request = {
+      id: pull.id ?? null, totalLength: pull.totalLength, encoding: pull.encoding ?? 0, early: pull.early ?? false,
+    };
   }
 
   get peer(): string {

@@ -46,7 +46,8 @@ export class GrpcPeerTransport implements PeerTransport {
     this.open.set(step, entry);
     const link = this.ensureLink();
     if (!request.implied) {
-      link.write({ kind: 'pull', pull: { id: request.id, totalLength: request.totalLength, encoding: request.encoding, early: request.early ?? false } });
+      const { id, totalLength, encoding } = request;
+      link.write({ kind: 'pull', pull: { id, totalLength, encoding, early: request.early ?? false } });
     }
     return {
       cancel: () => {

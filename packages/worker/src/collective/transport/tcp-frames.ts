@@ -127,7 +127,10 @@ export class FrameReader {
   /** See HEADER_SIZED_READS; off for TLS, whose reads end at a 16 KB record anyway. */
   private readonly headerSizedReads: boolean;
 
-  constructor(private readonly handler: FrameHandler, opts: { kernelMemory?: boolean; headerSizedReads?: boolean } = {}) {
+  constructor(
+    private readonly handler: FrameHandler,
+    opts: { kernelMemory?: boolean; headerSizedReads?: boolean } = {},
+  ) {
     this.headerSizedReads = HEADER_SIZED_READS && (opts.headerSizedReads ?? true);
     const slot = opts.kernelMemory
       ? f32AddKernel(RECEIVE_BUFFER_BYTES).allocateReceiveBuffer(RECEIVE_BUFFER_BYTES)

@@ -563,7 +563,8 @@ export class TcpListener {
     });
     const open = (request: PullFields): void => {
       const step = request.id?.step ?? 0;
-      const out = new TcpOutbound(request, `rank ${request.id?.senderRank ?? -1} (${peer})`, socket, this.jobBytes, (ended) => {
+      const name = `rank ${request.id?.senderRank ?? -1} (${peer})`;
+      const out = new TcpOutbound(request, name, socket, this.jobBytes, (ended) => {
         const id = ended.request.id;
         if (id && !socket.destroyed) open({ ...ended.request, id: { ...id, step: id.step + 1 } });
       });
