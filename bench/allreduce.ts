@@ -39,9 +39,8 @@ import { measureHttp2Throughput } from './http2-throughput';
 import { measureTcpThroughput } from './tcp-throughput';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
 import { createCertificateAuthority } from '../packages/shared/src/security/certificates';
-import { createInsecureSecurity, createMutualTlsSecurity } from '../packages/shared/src/security/transport-security';
-import type { TlsMaterial } from '../packages/shared/src/security/api';
 import { withWorkerAllocatorEnv } from '../packages/shared/src/process/allocator-env';
+import { issueRankTls, median, rankSecurity, runRankProcess, type RankTls } from './bench-ranks';
 
 const SELF = fileURLToPath(import.meta.url);
 const MB = 1 << 20;
@@ -58,7 +57,7 @@ interface WorkerConfig {
   chunkBytes: number;
   compression: Compression;
   /** Mutual TLS material and join token of this rank (absent: plaintext). */
-  tls?: { material: TlsMaterial; token: string };
+  tls?: RankTls;
   transport: Transport;
   algorithm: 'auto' | 'ring';
   /** Interface the rank binds and advertises (default 127.0.0.1; the slow-link bench uses veths). */
@@ -77,6 +76,8 @@ interface WorkerResult {
   bytesSent: number;
   alignedPayloads: number;
   copiedPayloads: number;
+  /** Warm-up iterations before the timed ones (--warmup, or more to reach --warmup-mb). */
+  warmupIters: number;
   /** CPU seconds (user + system) this rank spent per measured iteration: robust to a shared machine. */
   cpuSecondsPerIter: number;
   /** The kernel's share of it (system time: socket copies, loopback stack). */
@@ -85,10 +86,7 @@ interface WorkerResult {
 
 
 async function worker(cfg: WorkerConfig): Promise<void> {
-  // Plaintext on the slow-link bench's veth addresses is deliberate: those namespaces reach nothing else.
-  const security = cfg.tls
-    ? createMutualTlsSecurity(cfg.tls.material, { joinToken: cfg.tls.token })
-    : createInsecureSecurity({ allowInsecureListen: true, log: () => undefined });
+  const security = rankSecurity(cfg.tls);
   const server = await startPeerServer({ host: cfg.host ?? '127.0.0.1', port: 0, security });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
   const collective = createRingCollective(server, {
@@ -123,7 +121,7 @@ async function worker(cfg: WorkerConfig): Promise<void> {
       }
     }
     const result: WorkerResult = {
-      rank: cfg.rank, sizeMB, seconds, bytesSent,
+      rank: cfg.rank, sizeMB, seconds, bytesSent, warmupIters: warmup,
       alignedPayloads: codecStats.alignedPayloads - before.alignedPayloads,
       copiedPayloads: codecStats.copiedPayloads - before.copiedPayloads,
       cpuSecondsPerIter: cpuMicros / 1e6 / cfg.iters,
@@ -186,12 +184,6 @@ async function grpcOneWayClient(address: string): Promise<void> {
   client.close();
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
 interface GlooLine {
   world: number;
   mb: number;
@@ -221,33 +213,19 @@ export async function runGloo(worldSize: number, sizesMB: number[], tunedAllocat
   return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as GlooLine);
 }
 
-async function runRing(worldSize: number, sizesMB: number[], warmup: number, warmupMB: number, iters: number, chunkBytes: number, compression: Compression, transport: Transport, algorithm: 'auto' | 'ring', tls: boolean, barrier = false): Promise<WorkerResult[]> {
+/** One ring configuration, run as worldSize processes of this script. */
+type RingRun = Omit<WorkerConfig, 'dir' | 'rank' | 'tls'> & { tls: boolean };
+
+async function runRing(run: RingRun): Promise<WorkerResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-'));
-  const ca = tls ? await createCertificateAuthority() : null;
-  const token = 'bench-join-token-0123456789';
+  const ca = run.tls ? await createCertificateAuthority() : null;
   try {
-    const configs = await Promise.all([...Array(worldSize).keys()].map(async (rank): Promise<WorkerConfig> => {
-      const leaf = ca ? await ca.issue({ commonName: `rank-${rank}`, names: ['localhost', '127.0.0.1'] }) : null;
-      const tlsCfg = ca && leaf ? { material: { ca: ca.cert, cert: leaf.cert, key: leaf.key }, token } : undefined;
-      return { dir, rank, worldSize, sizesMB, warmup, warmupMB, iters, chunkBytes, compression, transport, algorithm, tls: tlsCfg, barrier };
-    }));
-    const children = configs.map((cfg) => {
-      const rank = cfg.rank;
-      // DTRAIN_BENCH_RANK_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the ranks.
-      const nodeArgs = (process.env.DTRAIN_BENCH_RANK_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SELF, '--worker', JSON.stringify(cfg)], {
-        stdio: ['ignore', 'pipe', 'inherit'], env: withWorkerAllocatorEnv(process.env),
-      });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      return new Promise<WorkerResult[]>((resolve, reject) => {
-        child.once('exit', (code) => {
-          if (code !== 0) reject(new Error(`bench rank ${rank} exited with ${code}`));
-          else resolve(out.trim().split('\n').map((l) => JSON.parse(l) as WorkerResult));
-        });
-      });
+    const ranks = [...Array(run.worldSize).keys()].map(async (rank) => {
+      const config: WorkerConfig = { ...run, dir, rank, tls: ca ? await issueRankTls(ca, rank) : undefined };
+      const lines = await runRankProcess({ script: SELF, flag: '--worker', config, label: `bench rank ${rank}` });
+      return lines.map((l) => JSON.parse(l) as WorkerResult);
     });
-    return (await Promise.all(children)).flat();
+    return (await Promise.all(ranks)).flat();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -306,7 +284,10 @@ async function main(): Promise<void> {
   for (const n of values.n.split(',').map(Number)) {
     const gloo = values['no-gloo'] ? null : await runGloo(n, sizesMB, values['gloo-allocator'] === 'tuned');
     for (const transport of transports) for (const compression of compressions) for (const tls of tlsModes) {
-    const results = await runRing(n, sizesMB, Number(values.warmup), Number(values['warmup-mb']), Number(values.iters), chunkBytes, compression, transport, algorithm, tls, values.barrier);
+    const results = await runRing({
+      worldSize: n, sizesMB, warmup: Number(values.warmup), warmupMB: Number(values['warmup-mb']), iters: Number(values.iters),
+      chunkBytes, compression, transport, algorithm, tls, barrier: values.barrier,
+    });
     for (const sizeMB of sizesMB) {
       const perRank = results.filter((r) => r.sizeMB === sizeMB);
       // An iteration lasts until its slowest rank is done.
@@ -319,7 +300,7 @@ async function main(): Promise<void> {
       const glooBusbw = g ? g.busbw_MBps / 1000 : null;
       lines.push({
         n, sizeMB, transport, compression, algorithm, tls, chunkKB: chunkBytes / 1024, iters: iterSeconds.length,
-        warmupIters: Math.max(Number(values.warmup), Math.ceil(Number(values['warmup-mb']) / sizeMB)),
+        warmupIters: perRank[0].warmupIters,
         ...(values.barrier ? { barrier: true } : {}),
         medianSeconds: +seconds.toFixed(5),
         minSeconds: +Math.min(...iterSeconds).toFixed(5),

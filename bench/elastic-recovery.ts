@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { median, round3 } from './bench-ranks';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const KILL_EVERY_STEPS = 30;
@@ -81,12 +82,8 @@ function job(dir: string, name: string, epochs: number, everySteps: number): str
 }
 
 function stats(xs: number[]): { median: number; max: number; n: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  const median = s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  return { median: round(median), max: round(s[s.length - 1] ?? Number.NaN), n: s.length };
+  return { median: round3(median(xs)), max: round3(xs.length ? Math.max(...xs) : Number.NaN), n: xs.length };
 }
-
-const round = (x: number): number => Math.round(x * 1000) / 1000;
 
 async function newPath(kills: number, workers: string): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-elastic-'));
@@ -122,7 +119,7 @@ async function newPath(kills: number, workers: string): Promise<Record<string, u
     workersJoined: summary.workersJoined,
     recoverySeconds: summary.recoverySeconds,
     recovery: stats((summary.recoverySeconds as number[] | undefined) ?? []),
-    killToNextStepSeconds: killToStep.map(round),
+    killToNextStepSeconds: killToStep.map(round3),
     killToNextStep: stats(killToStep),
     stepsRedone: summary.stepsRedone,
     sampleLedger: summary.sampleLedger,
@@ -153,7 +150,7 @@ async function oldPath(repo: string): Promise<Record<string, unknown>> {
     exitCode: code,
     status: summary.status,
     restarts: summary.restarts,
-    killToNextStepSeconds: round((firstStep.t - tKill) / 1000),
+    killToNextStepSeconds: round3((firstStep.t - tKill) / 1000),
     resumedAtStep: resumed ? Number(resumed[1]) : null,
     lastStepSeenBeforeKill: lastBefore,
     stepsRedoneAtLeast: resumed ? Math.max(0, lastBefore - Number(resumed[1])) : null,
@@ -179,10 +176,10 @@ async function main(): Promise<void> {
     relaunch,
     elastic,
     ratios: {
-      killToNextStepOldOverNewMedian: round(oldSeconds / newMedian),
-      killToNextStepOldOverNewMax: round(oldSeconds / (elastic.killToNextStep as { max: number }).max),
+      killToNextStepOldOverNewMedian: round3(oldSeconds / newMedian),
+      killToNextStepOldOverNewMax: round3(oldSeconds / (elastic.killToNextStep as { max: number }).max),
     },
-    benchSeconds: round((performance.now() - started) / 1000),
+    benchSeconds: round3((performance.now() - started) / 1000),
   })}\n`);
 }
 

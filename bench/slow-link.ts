@@ -5,14 +5,14 @@
 // (a fast one, where encoding costs CPU). Needs root (ip netns); namespaces are named net-*,
 // addresses 10.9.0.1/2, and are removed afterwards even on failure.
 //   node --import tsx bench/slow-link.ts [--rates 0.5gbit,1gbit,4gbit] [--size-mb 16] [--iters 5]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { WorkerConfig, WorkerResult } from './allreduce';
-import { withWorkerAllocatorEnv } from '../packages/shared/src/process/allocator-env';
+import { median, runRankProcess } from './bench-ranks';
 
 const ALLREDUCE = fileURLToPath(new URL('./allreduce.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -62,33 +62,21 @@ function rateGbps(rate: string): number {
 async function runPair(sizeMB: number, iters: number, transport: 'grpc' | 'tcp', compression: 'none' | 'fp16'): Promise<WorkerResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-slowlink-'));
   try {
-    const runs = [0, 1].map((rank) => {
+    const runs = [0, 1].map(async (rank) => {
       const cfg: WorkerConfig = {
         dir, rank, worldSize: 2, sizesMB: [sizeMB], warmup: 2, iters, chunkBytes: MB, compression, transport,
         algorithm: 'auto', host: ADDR[rank],
       };
-      const child = spawn('ip', ['netns', 'exec', NS[rank], process.execPath, '--import', 'tsx', ALLREDUCE, '--worker', JSON.stringify(cfg)], {
-        cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: withWorkerAllocatorEnv(process.env),
+      const lines = await runRankProcess({
+        script: ALLREDUCE, flag: '--worker', config: cfg, label: `slow-link rank ${rank}`, wrapper: ['ip', 'netns', 'exec', NS[rank]],
+        cwd: ROOT,
       });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      return new Promise<WorkerResult>((resolve, reject) => {
-        child.once('exit', (code) => {
-          if (code !== 0) reject(new Error(`slow-link rank ${rank} exited with ${code}`));
-          else resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as WorkerResult);
-        });
-      });
+      return JSON.parse(lines[lines.length - 1]) as WorkerResult;
     });
     return await Promise.all(runs);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 async function main(): Promise<void> {

@@ -12,7 +12,6 @@
 // included). One JSON line per (transport, variant), then a summary with the ratios to 'handshake'.
 //   node --import tsx bench/small-step-ring.ts [--transport both] [--tls both] [--blocks 6] [--steps 300]
 //     [--compute-us 1500] [--jitter-us 400]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,8 +21,7 @@ import { parseArgs } from 'node:util';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
 import { createCertificateAuthority } from '../packages/shared/src/security/certificates';
-import { createInsecureSecurity, createMutualTlsSecurity } from '../packages/shared/src/security/transport-security';
-import type { TlsMaterial } from '../packages/shared/src/security/api';
+import { issueRankTls, median, rankSecurity, runRankProcess, type RankTls } from './bench-ranks';
 
 const SELF = fileURLToPath(import.meta.url);
 const ELEMS = 2437;
@@ -45,7 +43,7 @@ interface RankConfig {
   dir: string;
   rank: number;
   transport: Transport;
-  tls?: { material: TlsMaterial; token: string };
+  tls?: RankTls;
   blocks: number;
   steps: number;
   warmup: number;
@@ -60,20 +58,13 @@ interface Sample {
   cpuUsPerStep: number;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 function spin(us: number): void {
   const end = performance.now() + us / 1000;
   while (performance.now() < end) { /* simulated compute */ }
 }
 
 async function rank(cfg: RankConfig): Promise<void> {
-  const security = cfg.tls
-    ? createMutualTlsSecurity(cfg.tls.material, { joinToken: cfg.tls.token })
-    : createInsecureSecurity({ allowInsecureListen: true, log: () => undefined });
+  const security = rankSecurity(cfg.tls);
   const server = await startPeerServer({ host: '127.0.0.1', port: 0, security });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, 2, server.address);
   const buffer = new Float32Array(ELEMS);
@@ -121,17 +112,9 @@ async function runPair(transport: Transport, tls: boolean, o: Omit<RankConfig, '
   const ca = tls ? await createCertificateAuthority() : null;
   try {
     const ranks = [0, 1].map(async (r) => {
-      const leaf = ca ? await ca.issue({ commonName: `rank-${r}`, names: ['localhost', '127.0.0.1'] }) : null;
-      const cfg: RankConfig = { ...o, dir, rank: r, transport, tls: ca && leaf ? { material: { ca: ca.cert, cert: leaf.cert, key: leaf.key }, token: 'bench-join-token-0123456789' } : undefined };
-      // DTRAIN_BENCH_RANK_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the ranks.
-      const nodeArgs = (process.env.DTRAIN_BENCH_RANK_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SELF, '--rank', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let text = '';
-      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-      return new Promise<Sample[]>((resolve, reject) => child.once('exit', (code) => {
-        if (code !== 0) reject(new Error(`rank ${r} exited with ${code}`));
-        else resolve(JSON.parse(text) as Sample[]);
-      }));
+      const cfg: RankConfig = { ...o, dir, rank: r, transport, tls: ca ? await issueRankTls(ca, r) : undefined };
+      const [line] = await runRankProcess({ script: SELF, flag: '--rank', config: cfg, label: `rank ${r}` });
+      return JSON.parse(line) as Sample[];
     });
     return await Promise.all(ranks);
   } finally {

@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
+import { median, round3 } from './bench-ranks';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DTRAIN_BIN = join(REPO_ROOT, 'packages/cli/bin/dtrain.js');
@@ -37,11 +38,6 @@ const GOAL_FIXED_COST_MS = 1;
 
 type Transport = 'grpc' | 'tcp';
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 function writeJob(dir: string, transport: Transport): string {
   const path = join(dir, `small-${transport}.yaml`);

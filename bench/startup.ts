@@ -14,6 +14,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { median, round3 } from './bench-ranks';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DTRAIN_BIN = join(REPO_ROOT, 'packages/cli/bin/dtrain.js');
@@ -21,11 +22,6 @@ const TORCHRUN_ANCHOR = process.env.TORCHRUN_ANCHOR ?? '/work/shared/anchors/tor
 const GOAL_LAUNCH_RATIO = 0.6;
 const GOAL_HELP_SECONDS = 0.3;
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** Seconds from spawn to the launcher's first progress line ("epoch 1/E step 1/..."). */
 function dtrainFirstStep(job: string): Promise<number> {

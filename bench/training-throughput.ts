@@ -15,7 +15,7 @@ import { selectBackend } from '../packages/worker/src/backend/select-backend';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
 import { Trainer } from '../packages/worker/src/trainer';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
-import { withWorkerAllocatorEnv } from '../packages/shared/src/process/allocator-env';
+import { median, runRankProcess } from './bench-ranks';
 
 const SELF = fileURLToPath(import.meta.url);
 const ANCHORS_DIR = process.env.DTRAIN_ANCHORS_DIR ?? '/work/shared/anchors';
@@ -30,11 +30,6 @@ interface RankConfig {
   transport: 'grpc' | 'tcp';
 }
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
 
 async function rank(cfg: RankConfig): Promise<void> {
   const choice = await selectBackend({ requested: 'auto', localRank: cfg.rank, log: () => undefined });
@@ -86,20 +81,10 @@ interface RankResult {
 async function runDtrain(worldSize: number, steps: number, transport: 'grpc' | 'tcp'): Promise<RankResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-train-bench-'));
   try {
-    const runs = [...Array(worldSize).keys()].map((r) => {
+    const runs = [...Array(worldSize).keys()].map(async (r) => {
       const cfg: RankConfig = { dir, rank: r, worldSize, steps, transport };
-      const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--rank', JSON.stringify(cfg)], {
-        stdio: ['ignore', 'pipe', 'inherit'], env: withWorkerAllocatorEnv(process.env),
-      });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      return new Promise<RankResult>((resolve, reject) => {
-        child.once('exit', (code) => {
-          const line = out.trim().split('\n').pop() ?? '';
-          if (code !== 0 || !line.startsWith('{')) reject(new Error(`training bench rank ${r} exited with ${code}`));
-          else resolve(JSON.parse(line) as RankResult);
-        });
-      });
+      const lines = await runRankProcess({ script: SELF, flag: '--rank', config: cfg, label: `training bench rank ${r}` });
+      return JSON.parse(lines[lines.length - 1]) as RankResult;
     });
     return await Promise.all(runs);
   } finally {
