@@ -15,6 +15,8 @@ const MIN_WASM_ELEMS = 256;
 const PAGE_BYTES = 64 * 1024;
 /** Receive buffers handed out of wasm memory; more live readers fall back to ordinary buffers. */
 const RECEIVE_SLOTS = 4;
+/** Size of each receive slot: the tcp transport's read buffer (tcp-frames.ts uses this size). */
+export const RECEIVE_SLOT_BYTES = 4 * 1024 * 1024;
 
 /** The slice of the WebAssembly API used here (lib ES2022 without DOM types declares no value). */
 interface WasmApi {
@@ -184,13 +186,13 @@ class WasmF32AddKernel implements F32AddKernel {
 let kernel: F32AddKernel | null = null;
 
 /** The process's kernel: wasm SIMD when it compiles here, else the JS loop. */
-export function f32AddKernel(receiveBufferBytes = 4 * 1024 * 1024): F32AddKernel {
+export function f32AddKernel(): F32AddKernel {
   if (kernel) return kernel;
   kernel = JS_KERNEL;
   const wasm = wasmApi();
   if (process.env.DTRAIN_F32_KERNEL !== 'js' && wasm) {
     try {
-      kernel = new WasmF32AddKernel(wasm, receiveBufferBytes);
+      kernel = new WasmF32AddKernel(wasm, RECEIVE_SLOT_BYTES);
     } catch {
       kernel = JS_KERNEL; // no SIMD (or no wasm): validation fails, keep the JS loop
     }

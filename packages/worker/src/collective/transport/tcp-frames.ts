@@ -6,7 +6,7 @@
 // to S mod 8 (the next read lands right after any unconsumed tail, which is moved down when the
 // buffer runs out): payloads can then be viewed as Float32Array/Uint16Array in place, delivered in
 // whole elements as they arrive, and added straight into the fused buffer with no copy.
-import { f32AddKernel } from '../f32-add-kernel';
+import { f32AddKernel, RECEIVE_SLOT_BYTES } from '../f32-add-kernel';
 import { bytesPerElement, ENCODING_FLOAT16, ENCODING_FLOAT32, type ChunkEncoding } from '../gradient-chunk-codec';
 
 export const FRAME_HELLO = 1;
@@ -21,8 +21,8 @@ export const FRAME_HEADER_BYTES = 56;
 export const MAX_JOB_ID_BYTES = 4096;
 export const MAX_CONTROL_BODY_BYTES = 64 * 1024;
 export const MAX_CHUNK_BODY_BYTES = 1 << 30;
-/** Receive buffer size: large reads, and room for the largest control frame. */
-export const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Receive buffer size: large reads, and room for the largest control frame (a kernel receive slot). */
+export const RECEIVE_BUFFER_BYTES = RECEIVE_SLOT_BYTES;
 const MIN_READ_BYTES = 256 * 1024;
 /**
  * Reads stop at the end of the next frame header (see FrameReader.target). Measured N=4, 20
@@ -133,7 +133,7 @@ export class FrameReader {
   ) {
     this.headerSizedReads = HEADER_SIZED_READS && (opts.headerSizedReads ?? true);
     const slot = opts.kernelMemory
-      ? f32AddKernel(RECEIVE_BUFFER_BYTES).allocateReceiveBuffer(RECEIVE_BUFFER_BYTES)
+      ? f32AddKernel().allocateReceiveBuffer(RECEIVE_BUFFER_BYTES)
       : { buffer: Buffer.allocUnsafeSlow(RECEIVE_BUFFER_BYTES), release: () => undefined };
     this.buf = slot.buffer;
     this.releaseBuffer = slot.release;
@@ -204,7 +204,7 @@ export class FrameReader {
     return null;
   }
 
-  /** For sockets that hand out their own buffers (TLS): copies through target(). */
+  /** For sockets that hand out their own buffers (the listener side's 'data' events): copies through target(). */
   push(data: Buffer): void {
     let at = 0;
     while (at < data.length && !this.broken) {
