@@ -19,6 +19,9 @@ interface LinkSink {
   done: boolean;
 }
 
+/** Steps whose collective ended or was cancelled that a link remembers: their late frames are dropped. */
+const CLOSED_STEPS_KEPT = 8;
+
 /**
  * The receiving side of the 'grpc' transport: one long-lived Peer/Link bidi call to the
  * predecessor per ring (i.e. per world generation), opened on the first pull; each collective is
@@ -30,6 +33,8 @@ export class GrpcPeerTransport implements PeerTransport {
   private readonly client: grpc.Client;
   private link: grpc.ClientDuplexStream<OutgoingLinkRequest, IncomingLinkFrame> | null = null;
   private readonly open = new Map<number, LinkSink>();
+  /** Recently ended or cancelled steps (newest last): frames of them still in flight are expected. */
+  private readonly closedSteps: number[] = [];
   private closed = false;
   /** A/B switch for benches only: the per-collective Peer/Pull call of before the Link. */
   private readonly perCall = process.env.DTRAIN_GRPC_PULL_PER_COLLECTIVE === '1';
@@ -54,6 +59,7 @@ export class GrpcPeerTransport implements PeerTransport {
         if (entry.done) return;
         entry.done = true;
         if (this.open.get(step) === entry) this.open.delete(step);
+        this.stepClosed(step);
         if (this.link === link && !this.closed) link.write({ kind: 'cancel', step });
       },
     };
@@ -87,8 +93,7 @@ export class GrpcPeerTransport implements PeerTransport {
   private onFrame(frame: IncomingLinkFrame): void {
     if (frame.kind === 'chunk') {
       const chunk = frame.chunk;
-      const entry = this.open.get(chunk.id?.step ?? 0);
-      // Frames of a cancelled collective may still be in flight: dropped.
+      const entry = this.chunkTarget(chunk.id?.step ?? 0);
       if (!entry || entry.done || !entry.sink.header(chunk)) return;
       const payload = chunk.payload ?? chunk.halfPayload;
       if (payload) entry.sink.payload(payload, 0);
@@ -98,10 +103,30 @@ export class GrpcPeerTransport implements PeerTransport {
     const entry = this.open.get(frame.step);
     if (!entry) return;
     this.open.delete(frame.step);
+    this.stepClosed(frame.step);
     if (entry.done) return;
     entry.done = true;
     if (frame.kind === 'end') entry.sink.end();
     else entry.sink.error({ code: frame.code, details: frame.details });
+  }
+
+  /**
+   * Where a chunk goes. Frames of a collective that ended or was cancelled may still be in flight:
+   * dropped. A step this rank never pulled is the sender's fault, not the wire's: the chunk goes to the
+   * oldest open collective, whose header check fails it with the named step mismatch (as on tcp,
+   * where frames reach the collective in flight whatever their step), instead of vanishing into a timeout.
+   */
+  private chunkTarget(step: number): LinkSink | undefined {
+    const entry = this.open.get(step);
+    if (entry || this.closedSteps.includes(step)) return entry;
+    let oldest: [number, LinkSink] | undefined;
+    for (const e of this.open) if (!e[1].done && (!oldest || e[0] < oldest[0])) oldest = e;
+    return oldest?.[1];
+  }
+
+  private stepClosed(step: number): void {
+    this.closedSteps.push(step);
+    if (this.closedSteps.length > CLOSED_STEPS_KEPT) this.closedSteps.shift();
   }
 
   private pullPerCall(request: PullFields, sink: ChunkSink): InboundStream {
