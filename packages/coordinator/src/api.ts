@@ -45,6 +45,11 @@ export interface CoordinatorOptions {
   heartbeatIntervalMs?: number;
   /** Take over an unfinished job from coordinator-state.json in checkpoint.dir (default true). */
   takeover?: boolean;
+  /**
+   * Send each next epoch's plan with the plan in force (ControllerOptions.planLookAhead). Default true;
+   * DTRAIN_PLAN_LOOKAHEAD=0 turns it off (A/B benches).
+   */
+  planLookAhead?: boolean;
 }
 
 export type JobState = 'rendezvous' | 'running' | 'stopping' | 'finished' | 'failed';

@@ -158,6 +158,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       resume,
       takeover: this.takeoverState ? { state: this.takeoverState, newestCheckpoint: takeoverCheckpoint } : null,
       checkpointDir: dir,
+      planLookAhead: this.options.planLookAhead ?? process.env.DTRAIN_PLAN_LOOKAHEAD !== '0',
     });
     if (this.options.metricsListen) {
       this.live = createLivePage({ source: this, job: this.spec.name });

@@ -43,6 +43,8 @@ export class SimWorker {
   rank = -1;
   completed = -1;
   plan: Required<EpochPlan> | null = null;
+  /** The next plan, sent ahead (planLookAhead): begun when `plan` ends normally, as the worker does. */
+  heldPlan: Required<EpochPlan> | null = null;
   stepInPlan = 0;
   reformPending = false;
   parked = false;
@@ -126,6 +128,7 @@ export class Sim {
         w.rank = cmd.world.rank;
         w.parked = false;
         w.plan = null;
+        w.heldPlan = null;
         w.reformPending = false;
         // The sync: every member adopts the source's state (or the checkpoint's, then the source's).
         w.completed = Number(cmd.world.completedSteps);
@@ -133,6 +136,11 @@ export class Sim {
         return;
       }
       case 'SendPlan':
+        if (w.plan && cmd.plan.generation === w.plan.generation
+          && Number(cmd.plan.firstGlobalStep) === Number(w.plan.firstGlobalStep) + w.plan.steps) {
+          w.heldPlan = cmd.plan;
+          return;
+        }
         w.plan = cmd.plan;
         w.stepInPlan = 0;
         if (cmd.plan.steps === 0) this.defer(() => this.finishPlan(w));
@@ -225,6 +233,7 @@ export class Sim {
     if (w.dead) return;
     w.parked = true;
     w.plan = null;
+    w.heldPlan = null;
     w.reformPending = false;
     w.rank = -1;
     this.send({ type: 'Parked', atMs: this.now, from: w.env, leftGeneration: left, completedSteps: w.completed, digest: w.parkDigestOverride ?? w.digest(), reason });
@@ -282,7 +291,14 @@ export class Sim {
 
   private finishPlan(w: SimWorker): void {
     const p = w.plan!;
+    const held = w.heldPlan;
     w.plan = null;
+    w.heldPlan = null;
+    // A worker begins the plan it holds as soon as it sent the epoch report, before it hears anything.
+    if (held && !w.reformPending && held.generation === w.generation) {
+      w.plan = held;
+      w.stepInPlan = 0;
+    }
     this.send({ type: 'EpochReported', atMs: this.now, from: w.env, report: {
       epoch: p.epoch, valLossSum: 1, valCorrect: 1, valAbsErrorSum: 0, valSqErrorSum: 0, valCount: p.validationIndices.length, valValues: 0,
     } });

@@ -18,7 +18,7 @@ import { startMetricsServerWithFallback } from '@dtrain/shared/metrics/metrics-e
 import type { StepObservation } from '@dtrain/shared/metrics/metric-names';
 import type { MetricsServer } from '@dtrain/shared/metrics/metrics-server';
 import { buildModel } from '@dtrain/shared/model/build-model';
-import type { EpochPlan__Output } from '@dtrain/shared/proto';
+import type { CoordinatorMessage__Output, EpochPlan__Output } from '@dtrain/shared/proto';
 import type { WorldAssignment__Output } from '@dtrain/shared/generated/dtrain/v1/WorldAssignment';
 import type { TransportSecurity } from '@dtrain/shared/security/api';
 import { positionAfter, stepGradientWeight, type PlanPosition } from '@dtrain/shared/shard-plan';
@@ -302,6 +302,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     let stopRequested = false;
     let checkpointRequested = false;
     let reformRequested = false;
+    // The next epoch's plan, sent ahead with the plan in force: begun as soon as that plan ends.
+    let heldPlan: EpochPlan__Output | null = null;
+    let planEnd = -1;
     /** Commands that arrived during a plan; false when the generation must end now. */
     const takeCommands = (): void => {
       for (let msg = link.poll(); msg; msg = link.poll()) {
@@ -317,7 +320,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
           link.unshift(msg);
           return;
         } else if (msg.plan) {
-          log(`ignoring a plan for generation ${msg.plan.generation} while training generation ${member.generation}`);
+          if (Number(msg.plan.generation) === member.generation && Number(msg.plan.firstGlobalStep) === planEnd) heldPlan = msg.plan;
+          else log(`ignoring a plan for generation ${msg.plan.generation} while training generation ${member.generation}`);
         }
       }
     };
@@ -326,6 +330,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       const planState = JSON.parse(plan.planStateJson) as PlanPosition;
       const b = plan.batchSize;
       const indices = Uint32Array.from(plan.indices);
+      planEnd = Number(plan.firstGlobalStep) + plan.steps;
       if (Number(plan.firstGlobalStep) !== globalStep) {
         log(`WARNING: plan starts at global step ${plan.firstGlobalStep}, this worker is at ${globalStep}`);
       }
@@ -404,8 +409,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     };
 
     await park('ready');
+    let next: EpochPlan__Output | null = null;
     for (;;) {
-      const msg = await link.next();
+      const msg: CoordinatorMessage__Output = next ? { plan: next, body: 'plan' } : await link.next();
+      next = null;
       if (msg.world) {
         await enterWorld(msg.world);
       } else if (msg.plan) {
@@ -413,7 +420,11 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
           log(`ignoring a plan for generation ${msg.plan.generation} (this worker: ${member.inWorld ? member.generation : 'parked'})`);
           continue;
         }
+        heldPlan = null;
         const outcome = await runPlan(msg.plan);
+        // A plan sent ahead follows only a plan that ended normally; after a stop, reform or abandon it is stale.
+        if (outcome === 'epoch') next = heldPlan;
+        heldPlan = null;
         if (outcome === 'stop') break;
         if (outcome === 'reform') await park('reform');
         else if (outcome === 'abandon') await park('abandon');

@@ -162,6 +162,12 @@ export interface ControllerOptions {
   takeover: { state: CoordinatorStateFile; newestCheckpoint: CheckpointPoint | null } | null;
   /** Checkpoint directory (the state file is written only when set). */
   checkpointDir: string | null;
+  /**
+   * Send each next epoch's plan together with the plan in force (default false here; the Coordinator
+   * turns it on unless DTRAIN_PLAN_LOOKAHEAD=0). Workers start it as the current plan ends instead of
+   * waiting for the coordinator to hear every rank's epoch report.
+   */
+  planLookAhead?: boolean;
 }
 
 export interface Controller {

@@ -112,6 +112,23 @@ export class Planner {
     return this.active;
   }
 
+  /**
+   * The plan `next()` will return once the plan in force ends normally (every rank reports its end and
+   * the world stays): the next epoch from plan.next, for the same world. Pure: nothing changes here, and
+   * `next()` recomputes the same plan (planEpoch is deterministic), which samePlan() confirms. Null
+   * when no plan is in force or the job is done after it.
+   */
+  lookAhead(): ActivePlan | null {
+    const a = this.active;
+    if (!a) return null;
+    const pos = a.plan.next;
+    const committedAfter = a.firstGlobalStep + a.plan.steps;
+    if (pos.epoch >= this.epochs || committedAfter >= this.maxSteps) return null;
+    const firstStepInEpoch = pos.consumed === 0 || pos.epoch > a.plan.epoch ? 0 : a.firstStepInEpoch + a.plan.steps;
+    const plan = planEpoch(pos, a.plan.worldSize, this.batchSize, this.maxSteps - committedAfter, this.planOptions(pos));
+    return { plan, generation: a.generation, firstGlobalStep: committedAfter, firstStepInEpoch };
+  }
+
   /** Every rank reported the plan's end: its steps are committed and the next plan starts at plan.next. */
   finishPlan(): void {
     const a = this.active;
@@ -204,4 +221,18 @@ export class Planner {
     }
     return p;
   }
+}
+
+/** Whether two plans give every rank the same steps (a plan sent ahead and the one `next()` made). */
+export function samePlan(a: ActivePlan, b: ActivePlan): boolean {
+  if (a.generation !== b.generation || a.firstGlobalStep !== b.firstGlobalStep || a.firstStepInEpoch !== b.firstStepInEpoch) {
+    return false;
+  }
+  const p = a.plan;
+  const q = b.plan;
+  if (p.epoch !== q.epoch || p.steps !== q.steps || p.batchSize !== q.batchSize || p.ranks.length !== q.ranks.length) return false;
+  return p.ranks.every((r, i) => {
+    const o = q.ranks[i].indices;
+    return r.indices.length === o.length && r.indices.every((x, j) => x === o[j]);
+  });
 }

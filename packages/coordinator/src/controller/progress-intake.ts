@@ -8,13 +8,24 @@ import { lossInLabelUnits, validationLabelUnits } from '@dtrain/shared/data/held
 import { ShardPlanError } from '@dtrain/shared/shard-plan';
 import { Phase, type Envelope } from './api';
 import type { JobContext, JobFlow } from './context';
+import { samePlan, type ActivePlan } from './planning';
 import { combineValidation, type RankedStepReport } from './reports';
 
 export class ProgressIntake {
+  /**
+   * The next epoch's plan, sent with the plan in force (ControllerOptions.planLookAhead) so that no
+   * worker waits a round trip to the coordinator between epochs. A world change makes it stale: its
+   * generation is gone, workers drop it, and the plan made after the change is sent as usual.
+   */
+  private ahead: ActivePlan | null = null;
+
   constructor(private readonly c: JobContext, private readonly flow: JobFlow) {}
 
-  sendNextPlanOrStop(): void {
+  /** `planEnded`: every rank reported the end of the plan in force, so workers hold the plan sent ahead. */
+  sendNextPlanOrStop(planEnded = false): void {
     const c = this.c;
+    const ahead = planEnded ? this.ahead : null;
+    this.ahead = null;
     if (!c.machine.is(Phase.Training)) return;
     if (c.planner.done) {
       this.flow.requestStop('finished');
@@ -34,10 +45,20 @@ export class ProgressIntake {
     c.log(`epoch ${p.epoch + 1}/${c.o.epochs}: ${p.steps} step(s) from global step ${a.firstGlobalStep} `
       + `(global batch ${w.ids.length * p.batchSize}, steps ${a.firstStepInEpoch}..${inEpoch} of the epoch)`);
     const validationSize = c.o.validationSize ?? c.o.testSize;
-    w.ids.forEach((id, rank) => {
+    // Sent ahead when the previous plan started: the workers hold it and began it as that plan ended.
+    if (!ahead || !samePlan(ahead, a)) this.sendPlan(a, validationSize);
+    if (c.o.planLookAhead) {
+      this.ahead = c.planner.lookAhead();
+      if (this.ahead) this.sendPlan(this.ahead, validationSize);
+    }
+    this.flow.writeState();
+  }
+
+  private sendPlan(a: ActivePlan, validationSize: number): void {
+    const c = this.c;
+    c.world!.ids.forEach((id, rank) => {
       c.emit({ type: 'SendPlan', workerId: id, plan: c.planner.message(a, rank, validationSize) });
     });
-    this.flow.writeState();
   }
 
   onStep(from: Envelope, report: RankedStepReport | Omit<RankedStepReport, 'rank'>): void {
@@ -85,6 +106,21 @@ export class ProgressIntake {
     c.emit({ type: 'EpochCompleted', validation: result, nextEpoch: a.plan.next.epoch });
     c.publish('epoch-done', { ...result });
     this.flow.writeState();
-    if (c.machine.is(Phase.Training)) this.sendNextPlanOrStop();
+    if (c.machine.is(Phase.Training)) this.sendNextPlanOrStop(true);
+    else this.adoptAhead();
+  }
+
+  /**
+   * The plan in force ended while the job stops or the world reforms: no plan goes out, but the workers
+   * hold the one sent ahead and may train steps of it before the stop or reform takes effect, so it
+   * becomes the plan in force: those steps are committed from it and a re-plan starts after them.
+   */
+  private adoptAhead(): void {
+    const c = this.c;
+    const ahead = this.ahead;
+    this.ahead = null;
+    if (!ahead || c.planner.done || !c.world || ahead.generation !== c.world.generation) return;
+    const a = c.planner.next(c.world.ids.length, c.world.generation);
+    if (!samePlan(ahead, a)) c.log(`WARNING: the plan sent ahead differs from the plan made at global step ${a.firstGlobalStep}`);
   }
 }

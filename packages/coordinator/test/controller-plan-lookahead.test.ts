@@ -1,0 +1,80 @@
+// The plan look-ahead (ControllerOptions.planLookAhead): each next epoch's plan goes out with the plan
+// in force, so workers begin it without waiting for the coordinator between epochs. It must give the
+// same plans as without it, never be sent twice, and never run after a world change (its generation is
+// gone): the re-plan is sent as usual and the ledger stays exact.
+import { describe, expect, it } from 'vitest';
+import type { ControllerCommand } from '../src/controller/api';
+import { BATCH, controllerOptions, duplicatesIn, Sim, TRAIN_SIZE } from './controller-sim';
+
+type SendPlan = Extract<ControllerCommand, { type: 'SendPlan' }>;
+const key = (p: SendPlan): string => `${p.workerId} g${p.plan.generation} e${p.plan.epoch} @${p.plan.firstGlobalStep}`;
+
+function world(n: number, lookAhead: boolean, o = {}): Sim {
+  const sim = new Sim(controllerOptions({ minWorkers: n, maxWorkers: n, planLookAhead: lookAhead, epochs: 3, ...o }));
+  for (let i = 0; i < n; i++) sim.joinOk('h1');
+  return sim;
+}
+
+describe('controller: plan look-ahead', () => {
+  it('sends the next epoch with the first, each plan once, the same plans as without it; ledger exact', () => {
+    const ahead = world(2, true);
+    // Formation: epoch 0 and, sent ahead, epoch 1, to both ranks; nothing else yet.
+    expect(ahead.ofType('SendPlan').map((p) => [p.plan.epoch, Number(p.plan.firstGlobalStep)])).toEqual([[0, 0], [0, 0], [1, 12], [1, 12]]);
+    const perEpoch = Math.floor(TRAIN_SIZE / (2 * BATCH));
+    for (let i = 0; i < perEpoch; i++) ahead.step();
+    // Epoch 0 ended: the workers began the held epoch 1 at once; only epoch 2 goes out (ahead again).
+    expect(ahead.members().map((w) => [w.plan?.epoch, w.stepInPlan])).toEqual([[1, 0], [1, 0]]);
+    expect(ahead.ofType('SendPlan').slice(4).map((p) => p.plan.epoch)).toEqual([2, 2]);
+    ahead.run();
+    const plain = world(2, false);
+    plain.run();
+    const sent = ahead.ofType('SendPlan');
+    expect(new Set(sent.map(key)).size).toBe(sent.length);
+    expect(sent.map(key).sort()).toEqual(plain.ofType('SendPlan').map(key).sort());
+    for (const p of sent) {
+      const twin = plain.ofType('SendPlan').find((q) => key(q) === key(p))!;
+      expect(p.plan.indices).toEqual(twin.plan.indices);
+    }
+    expect(ahead.result).toMatchObject({ status: 'succeeded', steps: 3 * perEpoch, generations: 1 });
+    expect(ahead.result!.sampleLedger).toEqual(plain.result!.sampleLedger);
+    expect(ahead.result!.sampleLedger).toMatchObject({ epochs: 3, duplicated: 0, missing: 0, trained: 3 * perEpoch * 2 * BATCH });
+    expect(ahead.logs.filter((l) => l.includes('WARNING'))).toEqual([]);
+  });
+
+  it('a worker lost mid-epoch: the held plan of the old generation is dropped, the re-plan goes out, ledger exact', () => {
+    const sim = world(3, true, { minWorkers: 2, maxWorkers: 3, lastCallMs: 100 });
+    const ws = sim.members();
+    expect(ws.every((w) => w.heldPlan?.epoch === 1 && w.heldPlan.generation === 1)).toBe(true);
+    for (let i = 0; i < 3; i++) sim.step();
+    sim.step([ws[2]], []);
+    sim.kill(ws[2]);
+    const g2 = sim.ofType('SendPlan').filter((p) => p.plan.generation === 2);
+    // The rest of epoch 0 for two ranks, and epoch 1 for two ranks sent ahead.
+    expect(g2.map((p) => [p.plan.epoch, Number(p.plan.firstGlobalStep)])).toEqual([[0, 3], [0, 3], [1, 3 + g2[0].plan.steps], [1, 3 + g2[0].plan.steps]]);
+    expect(sim.members().every((w) => w.plan?.generation === 2 && w.heldPlan?.generation === 2)).toBe(true);
+    sim.run();
+    expect(sim.result).toMatchObject({ status: 'succeeded', generations: 2, workersLost: 1 });
+    const l = sim.result!.sampleLedger!;
+    expect(l).toMatchObject({ epochs: 3, duplicated: 0, missing: 0 });
+    expect(l.trained).toBe(l.expected);
+    for (const list of sim.trainedByEpoch.values()) expect(duplicatesIn(list)).toBe(0);
+  });
+
+  it('a worker joining at an epoch boundary: the held plan is not run, the grown world is planned; ledger exact', () => {
+    const sim = world(2, true, { minWorkers: 2, maxWorkers: 3, lastCallMs: 0 });
+    const perEpoch = Math.floor(TRAIN_SIZE / (2 * BATCH));
+    for (let i = 0; i < perEpoch - 1; i++) sim.step();
+    sim.joinOk('h2');
+    sim.step();
+    sim.run();
+    const worlds = sim.ofType('SendWorld').map((w) => Number(w.world.generation));
+    expect(Math.max(...worlds)).toBe(2);
+    const g2 = sim.ofType('SendPlan').filter((p) => p.plan.generation === 2);
+    expect(g2.length).toBeGreaterThanOrEqual(3);
+    expect(g2.every((p) => p.plan.indices.length % BATCH === 0)).toBe(true);
+    expect(sim.result).toMatchObject({ status: 'succeeded', workers: 3, generations: 2 });
+    const l = sim.result!.sampleLedger!;
+    expect(l).toMatchObject({ epochs: 3, duplicated: 0, missing: 0 });
+    expect(l.trained).toBe(l.expected);
+  });
+});
