@@ -410,6 +410,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
 
     await park('ready');
     let next: EpochPlan__Output | null = null;
+    let plansAhead = 0;
     for (;;) {
       const msg: CoordinatorMessage__Output = next ? { plan: next, body: 'plan' } : await link.next();
       next = null;
@@ -424,6 +425,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         const outcome = await runPlan(msg.plan);
         // A plan sent ahead follows only a plan that ended normally; after a stop, reform or abandon it is stale.
         if (outcome === 'epoch') next = heldPlan;
+        if (next) plansAhead += 1;
         heldPlan = null;
         if (outcome === 'stop') break;
         if (outcome === 'reform') await park('reform');
@@ -446,7 +448,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     link.send({ done: { globalStep, test } });
     // Members report the digest of what they end with (tests compare replicas); a parked one holds no say.
     const finalState = member.inWorld ? `state digest ${await stateDigest(trainer.fused, optimizer)}` : 'parked';
-    log(`done after ${stepsDone} steps (global step ${globalStep}, ${generations} generation(s), ${finalState})`);
+    log(`done after ${stepsDone} steps (global step ${globalStep}, ${generations} generation(s), `
+      + `${plansAhead} plan(s) begun as sent ahead, ${finalState})`);
     return { rank: member.inWorld ? member.rank : -1, steps: stepsDone, backend: choice.name, workerId: joined.workerId, generations };
   } catch (err) {
     const e = err as Error & { peerRank?: number };
