@@ -41,6 +41,26 @@ describe('controller: plan look-ahead', () => {
     expect(ahead.logs.filter((l) => l.includes('WARNING'))).toEqual([]);
   });
 
+  it('a rank that ends the plan sent ahead before another rank\'s report of the one before: kept, both epochs complete', () => {
+    const sim = world(2, true);
+    const [r0, r1] = sim.members();
+    const perEpoch = Math.floor(TRAIN_SIZE / (2 * BATCH));
+    // Rank 0 trains on, but its reports (steps, then epoch 0, ...) reach the coordinator late.
+    r0.reportsLate = true;
+    for (let i = 0; i < 2 * perEpoch; i++) sim.step();
+    // Rank 1 reported epochs 0 and 1 while rank 0's report of epoch 0 is still on its way.
+    expect(r0.lateReports.filter((e) => e.type === 'EpochReported')).toHaveLength(2);
+    expect(sim.ofType('EpochCompleted')).toHaveLength(0);
+    expect(sim.members().map((w) => w.plan)).toEqual([null, null]);
+    sim.releaseReports(r0);
+    expect(sim.ofType('EpochCompleted').map((e) => e.validation.epoch)).toEqual([1, 2]);
+    expect(sim.members().map((w) => w.plan?.epoch)).toEqual([2, 2]);
+    expect(r1.plan?.firstGlobalStep).toBe(2 * perEpoch);
+    sim.run();
+    expect(sim.result).toMatchObject({ status: 'succeeded', steps: 3 * perEpoch });
+    expect(sim.result!.sampleLedger).toMatchObject({ epochs: 3, duplicated: 0, missing: 0, trained: 3 * perEpoch * 2 * BATCH });
+  });
+
   it('a worker lost mid-epoch: the held plan of the old generation is dropped, the re-plan goes out, ledger exact', () => {
     const sim = world(3, true, { minWorkers: 2, maxWorkers: 3, lastCallMs: 100 });
     const ws = sim.members();

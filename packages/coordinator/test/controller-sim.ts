@@ -45,6 +45,9 @@ export class SimWorker {
   plan: Required<EpochPlan> | null = null;
   /** The next plan, sent ahead (planLookAhead): begun when `plan` ends normally, as the worker does. */
   heldPlan: Required<EpochPlan> | null = null;
+  /** Its reports are late (kept in order in `lateReports` until Sim.releaseReports): a slow report path. */
+  reportsLate = false;
+  readonly lateReports: ControllerEvent[] = [];
   stepInPlan = 0;
   reformPending = false;
   parked = false;
@@ -239,6 +242,12 @@ export class Sim {
     this.send({ type: 'Parked', atMs: this.now, from: w.env, leftGeneration: left, completedSteps: w.completed, digest: w.parkDigestOverride ?? w.digest(), reason });
   }
 
+  /** The late reports of `w` arrive now, in order. */
+  releaseReports(w: SimWorker): void {
+    w.reportsLate = false;
+    for (const ev of w.lateReports.splice(0)) this.send(ev);
+  }
+
   kill(w: SimWorker, why = 'stream ended'): void {
     w.dead = true;
     this.send({ type: 'SessionClosed', atMs: this.now, workerId: w.id, why });
@@ -264,10 +273,12 @@ export class Sim {
       w.completed = globalStep + 1;
       w.stepInPlan += 1;
       if (rep.includes(w)) {
-        this.send({ type: 'StepReported', atMs: this.now, from: w.env, report: {
+        const ev: ControllerEvent = { type: 'StepReported', atMs: this.now, from: w.env, report: {
           globalStep, epoch: p.epoch, stepInEpoch: p.firstStepInEpoch + s, loss: 1 / (globalStep + 1), samples: p.batchSize,
           computeSeconds: 0.01, allreduceSeconds: 0.001, stepSeconds: 0.012, allreduceBytes: 100, gradientNorms: [], weightsDigest: '',
-        } });
+        } };
+        if (w.reportsLate) w.lateReports.push(ev);
+        else this.send(ev);
       }
     }
     if (done.length === members.length && members.length > 0) {
@@ -299,9 +310,11 @@ export class Sim {
       w.plan = held;
       w.stepInPlan = 0;
     }
-    this.send({ type: 'EpochReported', atMs: this.now, from: w.env, report: {
+    const report: ControllerEvent = { type: 'EpochReported', atMs: this.now, from: w.env, report: {
       epoch: p.epoch, valLossSum: 1, valCorrect: 1, valAbsErrorSum: 0, valSqErrorSum: 0, valCount: p.validationIndices.length, valValues: 0,
-    } });
+    } };
+    if (w.reportsLate) w.lateReports.push(report);
+    else this.send(report);
     if (w.reformPending && !w.parked) this.park(w, 'reform (plan ended)');
   }
 

@@ -94,6 +94,14 @@ export class ProgressIntake {
     const rec = c.members.get(from.workerId);
     if (!w || !rec || from.generation !== w.generation || rec.status !== 'member') return;
     const a = c.planner.current;
+    const ahead = this.ahead;
+    if (ahead && ahead.generation === from.generation && ahead.plan.epoch === report.epoch && a?.plan.epoch !== report.epoch) {
+      // This rank also ended the plan sent ahead before another rank's report of the plan in force came
+      // in (that rank trains ahead of its own reports). Kept: it cannot complete the epoch before the
+      // plan in force does, since every rank reports that one first.
+      c.epochReports.add(report.epoch, rec.rank, report, w.ids.length);
+      return;
+    }
     if (!a || a.plan.epoch !== report.epoch) return;
     const list = c.epochReports.add(report.epoch, rec.rank, report, w.ids.length);
     if (!list) return;
