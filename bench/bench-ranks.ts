@@ -64,9 +64,24 @@ export function runRankProcess(p: RankProcess): Promise<string[]> {
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => {
-      const lines = out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{') || l.startsWith('['));
+      // Only JSON lines are results; anything else (e.g. --trace-gc in DTRAIN_BENCH_RANK_NODE_ARGS) goes to stderr.
+      const lines: string[] = [];
+      for (const l of out.split('\n').map((x) => x.trim()).filter(Boolean)) {
+        if (isJson(l)) lines.push(l);
+        else process.stderr.write(`[${p.label}] ${l}\n`);
+      }
       if (code !== 0 || lines.length === 0) reject(new Error(`${p.label} exited with ${code}`));
       else resolve(lines);
     });
   });
+}
+
+function isJson(line: string): boolean {
+  if (!line.startsWith('{') && !line.startsWith('[')) return false;
+  try {
+    JSON.parse(line);
+    return true;
+  } catch {
+    return false;
+  }
 }
