@@ -13,7 +13,10 @@ function job(): Record<string, unknown> {
     seed: 11,
     backend: 'wasm',
     model: { kind: 'mlp', task: 'regression', hidden: [{ units: 16, activation: 'relu' }] },
-    dataset: { kind: 'csv', path: `${REPO_ROOT}/examples/data/house-prices.csv`, label: 'price_k', standardize: true, testFraction: 0.2 },
+    dataset: {
+      kind: 'csv', path: `${REPO_ROOT}/examples/data/house-prices.csv`, label: 'price_k', standardize: true,
+      testFraction: 0.2,
+    },
     loss: 'meanSquaredError',
     optimizer: { kind: 'adam', learningRate: 0.01 },
     training: { batchSize: 8, epochs: EPOCHS },
@@ -25,7 +28,8 @@ async function launch(lookAhead: boolean) {
   const run = await runDtrain(['launch', '--workers', '2', path, '--json', '--no-metrics', '--insecure'],
     { env: { DTRAIN_PLAN_LOOKAHEAD: lookAhead ? '1' : '0' } });
   expect(run.code, run.stderr.slice(-2000)).toBe(0);
-  const summary = lastJsonLine(run.stdout) as { status: string; steps: number; loss: number; sampleLedger: SampleLedger };
+  type Summary = { status: string; steps: number; loss: number; sampleLedger: SampleLedger };
+  const summary = lastJsonLine(run.stdout) as Summary;
   const ahead = [...run.stderr.matchAll(/(\d+) plan\(s\) begun as sent ahead/g)].map((m) => Number(m[1]));
   return { summary, ahead, digests: finalDigests(run.stderr), stderr: run.stderr };
 }

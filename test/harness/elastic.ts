@@ -32,7 +32,9 @@ export async function waitForCount(run: CliRun, pattern: RegExp, count: number, 
 
 /** The state digests the workers printed when they finished ("done after ... state digest D"). */
 export function finalDigests(stderr: string): string[] {
-  return [...stderr.matchAll(/done after \d+ steps \(global step \d+, \d+ generation\(s\), \d+ plan\(s\) begun as sent ahead, state digest ([0-9a-f]{16})\)/g)].map((m) => m[1]);
+  const done = new RegExp(String.raw`done after \d+ steps \(global step \d+, \d+ generation\(s\), `
+    + String.raw`\d+ plan\(s\) begun as sent ahead, state digest ([0-9a-f]{16})\)`, 'g');
+  return [...stderr.matchAll(done)].map((m) => m[1]);
 }
 
 /** Pids of the members of the newest world generation the coordinator announced. */

@@ -19,7 +19,8 @@ describe('controller: plan look-ahead', () => {
   it('sends the next epoch with the first, each plan once, the same plans as without it; ledger exact', () => {
     const ahead = world(2, true);
     // Formation: epoch 0 and, sent ahead, epoch 1, to both ranks; nothing else yet.
-    expect(ahead.ofType('SendPlan').map((p) => [p.plan.epoch, Number(p.plan.firstGlobalStep)])).toEqual([[0, 0], [0, 0], [1, 12], [1, 12]]);
+    const first = ahead.ofType('SendPlan').map((p) => [p.plan.epoch, Number(p.plan.firstGlobalStep)]);
+    expect(first).toEqual([[0, 0], [0, 0], [1, 12], [1, 12]]);
     const perEpoch = Math.floor(TRAIN_SIZE / (2 * BATCH));
     for (let i = 0; i < perEpoch; i++) ahead.step();
     // Epoch 0 ended: the workers began the held epoch 1 at once; only epoch 2 goes out (ahead again).
@@ -37,11 +38,12 @@ describe('controller: plan look-ahead', () => {
     }
     expect(ahead.result).toMatchObject({ status: 'succeeded', steps: 3 * perEpoch, generations: 1 });
     expect(ahead.result!.sampleLedger).toEqual(plain.result!.sampleLedger);
-    expect(ahead.result!.sampleLedger).toMatchObject({ epochs: 3, duplicated: 0, missing: 0, trained: 3 * perEpoch * 2 * BATCH });
+    const trained = 3 * perEpoch * 2 * BATCH;
+    expect(ahead.result!.sampleLedger).toMatchObject({ epochs: 3, duplicated: 0, missing: 0, trained });
     expect(ahead.logs.filter((l) => l.includes('WARNING'))).toEqual([]);
   });
 
-  it('a rank that ends the plan sent ahead before another rank\'s report of the one before: kept, both epochs complete', () => {
+  it('a rank that ends the plan sent ahead before another rank\'s report of the one before: kept, both complete', () => {
     const sim = world(2, true);
     const [r0, r1] = sim.members();
     const perEpoch = Math.floor(TRAIN_SIZE / (2 * BATCH));
@@ -58,10 +60,11 @@ describe('controller: plan look-ahead', () => {
     expect(r1.plan?.firstGlobalStep).toBe(2 * perEpoch);
     sim.run();
     expect(sim.result).toMatchObject({ status: 'succeeded', steps: 3 * perEpoch });
-    expect(sim.result!.sampleLedger).toMatchObject({ epochs: 3, duplicated: 0, missing: 0, trained: 3 * perEpoch * 2 * BATCH });
+    const trained = 3 * perEpoch * 2 * BATCH;
+    expect(sim.result!.sampleLedger).toMatchObject({ epochs: 3, duplicated: 0, missing: 0, trained });
   });
 
-  it('a worker lost mid-epoch: the held plan of the old generation is dropped, the re-plan goes out, ledger exact', () => {
+  it('a worker lost mid-epoch: the old generation\'s held plan is dropped, the re-plan goes out, ledger exact', () => {
     const sim = world(3, true, { minWorkers: 2, maxWorkers: 3, lastCallMs: 100 });
     const ws = sim.members();
     expect(ws.every((w) => w.heldPlan?.epoch === 1 && w.heldPlan.generation === 1)).toBe(true);
@@ -70,7 +73,9 @@ describe('controller: plan look-ahead', () => {
     sim.kill(ws[2]);
     const g2 = sim.ofType('SendPlan').filter((p) => p.plan.generation === 2);
     // The rest of epoch 0 for two ranks, and epoch 1 for two ranks sent ahead.
-    expect(g2.map((p) => [p.plan.epoch, Number(p.plan.firstGlobalStep)])).toEqual([[0, 3], [0, 3], [1, 3 + g2[0].plan.steps], [1, 3 + g2[0].plan.steps]]);
+    const next = 3 + g2[0].plan.steps;
+    const starts = g2.map((p) => [p.plan.epoch, Number(p.plan.firstGlobalStep)]);
+    expect(starts).toEqual([[0, 3], [0, 3], [1, next], [1, next]]);
     expect(sim.members().every((w) => w.plan?.generation === 2 && w.heldPlan?.generation === 2)).toBe(true);
     sim.run();
     expect(sim.result).toMatchObject({ status: 'succeeded', generations: 2, workersLost: 1 });

@@ -320,7 +320,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
           link.unshift(msg);
           return;
         } else if (msg.plan) {
-          if (Number(msg.plan.generation) === member.generation && Number(msg.plan.firstGlobalStep) === planEnd) heldPlan = msg.plan;
+          const sentAhead = Number(msg.plan.generation) === member.generation
+            && Number(msg.plan.firstGlobalStep) === planEnd;
+          if (sentAhead) heldPlan = msg.plan;
           else log(`ignoring a plan for generation ${msg.plan.generation} while training generation ${member.generation}`);
         }
       }

@@ -225,12 +225,12 @@ export class Planner {
 
 /** Whether two plans give every rank the same steps (a plan sent ahead and the one `next()` made). */
 export function samePlan(a: ActivePlan, b: ActivePlan): boolean {
-  if (a.generation !== b.generation || a.firstGlobalStep !== b.firstGlobalStep || a.firstStepInEpoch !== b.firstStepInEpoch) {
-    return false;
-  }
+  if (a.generation !== b.generation || a.firstGlobalStep !== b.firstGlobalStep) return false;
+  if (a.firstStepInEpoch !== b.firstStepInEpoch) return false;
   const p = a.plan;
   const q = b.plan;
-  if (p.epoch !== q.epoch || p.steps !== q.steps || p.batchSize !== q.batchSize || p.ranks.length !== q.ranks.length) return false;
+  if (p.epoch !== q.epoch || p.steps !== q.steps || p.batchSize !== q.batchSize) return false;
+  if (p.ranks.length !== q.ranks.length) return false;
   return p.ranks.every((r, i) => {
     const o = q.ranks[i].indices;
     return r.indices.length === o.length && r.indices.every((x, j) => x === o[j]);

@@ -95,7 +95,8 @@ export class ProgressIntake {
     if (!w || !rec || from.generation !== w.generation || rec.status !== 'member') return;
     const a = c.planner.current;
     const ahead = this.ahead;
-    if (ahead && ahead.generation === from.generation && ahead.plan.epoch === report.epoch && a?.plan.epoch !== report.epoch) {
+    const ofAhead = ahead && ahead.generation === from.generation && ahead.plan.epoch === report.epoch;
+    if (ofAhead && a?.plan.epoch !== report.epoch) {
       // This rank also ended the plan sent ahead before another rank's report of the plan in force came
       // in (that rank trains ahead of its own reports). Kept: it cannot complete the epoch before the
       // plan in force does, since every rank reports that one first.
@@ -129,6 +130,8 @@ export class ProgressIntake {
     this.ahead = null;
     if (!ahead || c.planner.done || !c.world || ahead.generation !== c.world.generation) return;
     const a = c.planner.next(c.world.ids.length, c.world.generation);
-    if (!samePlan(ahead, a)) c.log(`WARNING: the plan sent ahead differs from the plan made at global step ${a.firstGlobalStep}`);
+    if (!samePlan(ahead, a)) {
+      c.log(`WARNING: the plan sent ahead differs from the plan made at global step ${a.firstGlobalStep}`);
+    }
   }
 }
