@@ -90,14 +90,17 @@ describe('controller: plan look-ahead', () => {
     const perEpoch = Math.floor(TRAIN_SIZE / (2 * BATCH));
     for (let i = 0; i < perEpoch - 1; i++) sim.step();
     sim.joinOk('h2');
+    expect(sim.members().map((w) => w.heldPlan?.epoch)).toEqual([1, 1]);
     sim.step();
+    // The last step of epoch 0 carried the reform vote: nobody began the held epoch 1 of generation 1.
+    const g2Worlds = sim.ofType('SendWorld').filter((w) => w.world.generation === 2);
+    expect(g2Worlds.map((w) => Number(w.world.completedSteps))).toEqual([perEpoch, perEpoch, perEpoch]);
     sim.run();
-    const worlds = sim.ofType('SendWorld').map((w) => Number(w.world.generation));
-    expect(Math.max(...worlds)).toBe(2);
+    // Epochs 1 and 2 planned for three ranks (100 / (3 x 4) = 8 steps each) from global step 12, once each.
     const g2 = sim.ofType('SendPlan').filter((p) => p.plan.generation === 2);
-    expect(g2.length).toBeGreaterThanOrEqual(3);
-    expect(g2.every((p) => p.plan.indices.length % BATCH === 0)).toBe(true);
-    expect(sim.result).toMatchObject({ status: 'succeeded', workers: 3, generations: 2 });
+    const plans = g2.map((p) => [p.plan.epoch, Number(p.plan.firstGlobalStep), p.plan.steps]);
+    expect(plans).toEqual([...Array(3).fill([1, perEpoch, 8]), ...Array(3).fill([2, perEpoch + 8, 8])]);
+    expect(sim.result).toMatchObject({ status: 'succeeded', workers: 3, generations: 2, steps: perEpoch + 16 });
     const l = sim.result!.sampleLedger!;
     expect(l).toMatchObject({ epochs: 3, duplicated: 0, missing: 0 });
     expect(l.trained).toBe(l.expected);

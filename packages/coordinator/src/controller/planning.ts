@@ -124,7 +124,7 @@ export class Planner {
     const pos = a.plan.next;
     const committedAfter = a.firstGlobalStep + a.plan.steps;
     if (pos.epoch >= this.epochs || committedAfter >= this.maxSteps) return null;
-    const firstStepInEpoch = pos.consumed === 0 || pos.epoch > a.plan.epoch ? 0 : a.firstStepInEpoch + a.plan.steps;
+    const firstStepInEpoch = pos.consumed === 0 ? 0 : stepsInEpochAfter(a);
     const plan = planEpoch(pos, a.plan.worldSize, this.batchSize, this.maxSteps - committedAfter, this.planOptions(pos));
     return { plan, generation: a.generation, firstGlobalStep: committedAfter, firstStepInEpoch };
   }
@@ -135,7 +135,7 @@ export class Planner {
     if (!a) return;
     this.commitThrough(a.firstGlobalStep + a.plan.steps);
     this.idleState = a.plan.next;
-    this.idleStepsInEpoch = a.plan.next.epoch > a.plan.epoch ? 0 : a.firstStepInEpoch + a.plan.steps;
+    this.idleStepsInEpoch = stepsInEpochAfter(a);
     this.active = null;
     if (a.plan.next.epoch > a.plan.epoch) this.ledger.closeEpoch(a.plan.next.datasetSize - a.plan.next.carryIn.length);
   }
@@ -221,6 +221,11 @@ export class Planner {
     }
     return p;
   }
+}
+
+/** Steps of the epoch done once `a` ended normally: 0 when it ended the epoch. */
+function stepsInEpochAfter(a: ActivePlan): number {
+  return a.plan.next.epoch > a.plan.epoch ? 0 : a.firstStepInEpoch + a.plan.steps;
 }
 
 /** Whether two plans give every rank the same steps (a plan sent ahead and the one `next()` made). */
