@@ -28,7 +28,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -40,6 +40,7 @@ import { measureTcpThroughput } from './tcp-throughput';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
 import { createCertificateAuthority } from '../packages/shared/src/security/certificates';
 import { withWorkerAllocatorEnv } from '../packages/shared/src/process/allocator-env';
+import { applyHeapGrowth } from '../packages/worker/src/heap-growth';
 import { issueRankTls, median, rankSecurity, runRankProcess, type RankTls } from './bench-ranks';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -82,10 +83,16 @@ interface WorkerResult {
   cpuSecondsPerIter: number;
   /** The kernel's share of it (system time: socket copies, loopback stack). */
   systemSecondsPerIter: number;
+  /** V8 pause time per measured iteration, and mark-compacts (major GCs) per iteration: what tells a slow run. */
+  gcMsPerIter: number;
+  majorGcsPerIter: number;
+  /** Minor page faults per measured iteration: a heap growing onto fresh pages costs ~15-20 us each on this VM. */
+  minorFaultsPerIter: number;
 }
 
 
 async function worker(cfg: WorkerConfig): Promise<void> {
+  applyHeapGrowth(); // as a dtrain worker starts
   const security = rankSecurity(cfg.tls);
   const server = await startPeerServer({ host: cfg.host ?? '127.0.0.1', port: 0, security });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
@@ -101,6 +108,17 @@ async function worker(cfg: WorkerConfig): Promise<void> {
     const before = { ...codecStats };
     let cpuMicros = 0;
     let systemMicros = 0;
+    let faults = 0;
+    const gc = { ms: 0, major: 0, timing: false };
+    const gcObserver = new PerformanceObserver((list) => {
+      if (!gc.timing) return;
+      for (const e of list.getEntries()) {
+        gc.ms += e.duration;
+        const detail = (e as { detail?: unknown }).detail as { kind?: number } | undefined;
+        if (detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+      }
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
     const warmup = Math.max(cfg.warmup, Math.ceil((cfg.warmupMB ?? 0) / sizeMB));
     const token = new Float32Array(1);
     for (let i = 0; i < warmup + cfg.iters; i++) {
@@ -108,6 +126,8 @@ async function worker(cfg: WorkerConfig): Promise<void> {
       // --barrier: every rank starts the timed all-reduce together (after all refilled), like Gloo's anchor.
       if (cfg.barrier) await collective.allReduceSum(token, step++);
       const cpu0 = process.cpuUsage();
+      const faults0 = process.resourceUsage().minorPageFault;
+      gc.timing = i >= warmup;
       const t0 = performance.now();
       const stats = await collective.allReduceSum(buffer, step++);
       const t = (performance.now() - t0) / 1000;
@@ -116,16 +136,23 @@ async function worker(cfg: WorkerConfig): Promise<void> {
         const cpu = process.cpuUsage(cpu0);
         cpuMicros += cpu.user + cpu.system;
         systemMicros += cpu.system;
+        faults += process.resourceUsage().minorPageFault - faults0;
         seconds.push(t);
         bytesSent = stats.bytesSent;
       }
     }
+    // GC entries are delivered asynchronously: let the last iteration's arrive before reading them.
+    await new Promise((resolve) => setImmediate(resolve));
+    gcObserver.disconnect();
     const result: WorkerResult = {
       rank: cfg.rank, sizeMB, seconds, bytesSent, warmupIters: warmup,
       alignedPayloads: codecStats.alignedPayloads - before.alignedPayloads,
       copiedPayloads: codecStats.copiedPayloads - before.copiedPayloads,
       cpuSecondsPerIter: cpuMicros / 1e6 / cfg.iters,
       systemSecondsPerIter: systemMicros / 1e6 / cfg.iters,
+      gcMsPerIter: gc.ms / cfg.iters,
+      majorGcsPerIter: gc.major / cfg.iters,
+      minorFaultsPerIter: faults / cfg.iters,
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
@@ -312,6 +339,9 @@ async function main(): Promise<void> {
         // Mean over ranks; CPU time is what TLS adds, and unlike wall time a busy machine barely moves it.
         cpuSecondsPerRankPerIter: +(perRank.reduce((s, r) => s + r.cpuSecondsPerIter, 0) / perRank.length).toFixed(5),
         systemSecondsPerRankPerIter: +(perRank.reduce((s, r) => s + r.systemSecondsPerIter, 0) / perRank.length).toFixed(5),
+        gcMsPerRankPerIter: +(perRank.reduce((s, r) => s + r.gcMsPerIter, 0) / perRank.length).toFixed(3),
+        majorGcsPerRankPerIter: +(perRank.reduce((s, r) => s + r.majorGcsPerIter, 0) / perRank.length).toFixed(3),
+        minorFaultsPerRankPerIter: +(perRank.reduce((s, r) => s + r.minorFaultsPerIter, 0) / perRank.length).toFixed(1),
         glooMedianSeconds: g ? +g.median_s.toFixed(5) : null,
         glooBusbwGBps: glooBusbw === null ? null : +glooBusbw.toFixed(3),
         glooAllocator: values['gloo-allocator'],

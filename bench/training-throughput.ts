@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../packages/worker/src/backend/select-backend';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
 import { Trainer } from '../packages/worker/src/trainer';
+import { applyHeapGrowth } from '../packages/worker/src/heap-growth';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
 import { median, runRankProcess } from './bench-ranks';
 
@@ -32,6 +33,7 @@ interface RankConfig {
 
 
 async function rank(cfg: RankConfig): Promise<void> {
+  applyHeapGrowth(); // as a dtrain worker starts
   const choice = await selectBackend({ requested: 'auto', localRank: cfg.rank, log: () => undefined });
   const server = await startPeerServer({ host: '127.0.0.1', port: 0 });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);

@@ -22,6 +22,9 @@ describe('dtrain launch output', () => {
     const allocator = `allocator: MALLOC_MMAP_THRESHOLD_=${ALLOCATOR_ENV.MALLOC_MMAP_THRESHOLD_} ` +
       `MALLOC_TRIM_THRESHOLD_=${ALLOCATOR_ENV.MALLOC_TRIM_THRESHOLD_}`;
     expect(run.stderr.split('\n').filter((l) => l.endsWith(allocator))).toHaveLength(2);
+    // ... and widened V8's heap growth (heap-growth.ts: no mark-compact per grpc all-reduce).
+    const growth = 'heap growth: --heap-growing-percent=400 (mark-compacts wait for 5x the live heap)';
+    expect(run.stderr.split('\n').filter((l) => l.endsWith(growth))).toHaveLength(2);
 
     // 512 training digits (the limit) / global batch 32 = 16 steps per epoch, 2 epochs.
     expect(summary.steps).toBe(32);
