@@ -92,7 +92,6 @@ interface WorkerResult {
 
 
 async function worker(cfg: WorkerConfig): Promise<void> {
-  applyHeapGrowth(); // as a dtrain worker starts
   const security = rankSecurity(cfg.tls);
   const server = await startPeerServer({ host: cfg.host ?? '127.0.0.1', port: 0, security });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
@@ -103,6 +102,8 @@ async function worker(cfg: WorkerConfig): Promise<void> {
   let step = 0;
   for (const sizeMB of cfg.sizesMB) {
     const buffer = new Float32Array((sizeMB * MB) / 4);
+    // As a dtrain worker does for a world all-reducing a model of this size.
+    applyHeapGrowth({ transport: cfg.transport, worldSize: cfg.worldSize, gradientBytes: buffer.byteLength });
     const seconds: number[] = [];
     let bytesSent = 0;
     const before = { ...codecStats };

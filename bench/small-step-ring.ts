@@ -65,7 +65,7 @@ function spin(us: number): void {
 }
 
 async function rank(cfg: RankConfig): Promise<void> {
-  applyHeapGrowth(); // as a dtrain worker starts
+  applyHeapGrowth({ transport: cfg.transport, worldSize: 2, gradientBytes: ELEMS * 4 }); // as a dtrain worker does
   const security = rankSecurity(cfg.tls);
   const server = await startPeerServer({ host: '127.0.0.1', port: 0, security });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, 2, server.address);

@@ -13,10 +13,11 @@
 // The same difference for PyTorch (DDP N=2 - one process) is printed beside it.
 //
 //   node --import tsx bench/small-step.ts [--rounds 3] [--steps 150,450] [--transport both] [--tls mtls|none|both]
-//     [--ab early-pull|batch-cache|plan-lookahead]
+//     [--ab early-pull|batch-cache|plan-lookahead|heap-growth]
 // --tls: 'mtls' is `dtrain launch`'s default (mutual TLS between every process), 'none' is --insecure.
 // --ab NAME: each N=2 configuration also runs with that optimization switched off (DTRAIN_EARLY_PULL=0 or
-// DTRAIN_BATCH_CACHE=0 in the workers, DTRAIN_PLAN_LOOKAHEAD=0 in the coordinator; N=1 too for the last two),
+// DTRAIN_BATCH_CACHE=0 or DTRAIN_HEAP_GROWING_PERCENT=0 in the workers, DTRAIN_PLAN_LOOKAHEAD=0 in the coordinator;
+// N=1 too for all but the early pull),
 // interleaved in the same rounds;
 // lines carry "off": NAME.
 // One JSON line per (n, transport, tls[, off]) and a summary line with the ratios; needs `npm run build` (done here).
@@ -68,9 +69,10 @@ interface RunMode {
   tls: boolean;
   off: AbSwitch | null;
 }
-type AbSwitch = 'early-pull' | 'batch-cache' | 'plan-lookahead';
+type AbSwitch = 'early-pull' | 'batch-cache' | 'plan-lookahead' | 'heap-growth';
 const AB_ENV: Record<AbSwitch, string> = {
   'early-pull': 'DTRAIN_EARLY_PULL', 'batch-cache': 'DTRAIN_BATCH_CACHE', 'plan-lookahead': 'DTRAIN_PLAN_LOOKAHEAD',
+  'heap-growth': 'DTRAIN_HEAP_GROWING_PERCENT',
 };
 
 /** One `dtrain launch`; training seconds = samples trained / the summary's average samples/s. */
@@ -132,7 +134,7 @@ async function main(): Promise<void> {
     if (ab && !(ab in AB_ENV)) throw new Error(`--ab must be one of ${Object.keys(AB_ENV).join(', ')}`);
     const modes: RunMode[] = tlsModes.flatMap((tls) => [{ tls, off: null }, ...(ab ? [{ tls, off: ab }] : [])]);
     const modeKey = (m: RunMode): string => `${m.tls ? 'mtls' : 'none'}${m.off ? `-no-${m.off}` : ''}`;
-    // N=1 has no all-reduce: the early pull makes no difference there; the batch cache and the plan look-ahead do.
+    // N=1 has no all-reduce: the early pull makes no difference there; the other switches do.
     const n1Mode = (m: RunMode): RunMode => ({ tls: m.tls, off: m.off === 'early-pull' ? null : m.off });
     const n1Modes = [...new Map(modes.map((m) => [modeKey(n1Mode(m)), n1Mode(m)])).values()];
     const samples: Record<string, number[]> = { torch1: [], torch2: [] };

@@ -7,8 +7,12 @@ import { lastJsonLine, runDtrain, smallMnistJob, tempDir, writeJob } from './har
 describe('dtrain launch output', () => {
   it('one backend line, epochs from 1, and the summary samples/s is the last progress average', async () => {
     const dir = tempDir();
+    // 340 hidden units: 270,310 float32 gradients (1.03 MB), enough for grpc's buffer churn to matter.
     const job = writeJob(dir, smallMnistJob({
-      backend: 'auto', dataset: { kind: 'mnist', shape: 'flat', limit: 512 }, training: { batchSize: 16, epochs: 2 },
+      backend: 'auto',
+      model: { kind: 'mlp', task: 'classification', hidden: [{ units: 340, activation: 'relu' }] },
+      dataset: { kind: 'mnist', shape: 'flat', limit: 512 },
+      training: { batchSize: 16, epochs: 2 },
     }));
     const run = await runDtrain(['launch', '--workers', '2', job, '--json', '--no-metrics']);
     expect(run.code, run.stderr.slice(-2000)).toBe(0);
@@ -22,8 +26,9 @@ describe('dtrain launch output', () => {
     const allocator = `allocator: MALLOC_MMAP_THRESHOLD_=${ALLOCATOR_ENV.MALLOC_MMAP_THRESHOLD_} ` +
       `MALLOC_TRIM_THRESHOLD_=${ALLOCATOR_ENV.MALLOC_TRIM_THRESHOLD_}`;
     expect(run.stderr.split('\n').filter((l) => l.endsWith(allocator))).toHaveLength(2);
-    // ... and widened V8's heap growth (heap-growth.ts: no mark-compact per grpc all-reduce).
-    const growth = 'heap growth: --heap-growing-percent=400 (mark-compacts wait for 5x the live heap)';
+    // ... and widened V8's heap growth when the world formed (heap-growth.ts: no mark-compact per all-reduce).
+    const growth = 'heap growth: --heap-growing-percent=400, mark-compacts wait for 5x the live heap ' +
+      '(grpc all-reduce of 1.03 MB)';
     expect(run.stderr.split('\n').filter((l) => l.endsWith(growth))).toHaveLength(2);
 
     // 512 training digits (the limit) / global batch 32 = 16 steps per epoch, 2 epochs.

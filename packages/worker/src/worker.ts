@@ -36,7 +36,7 @@ import { Trainer } from './trainer';
 import { evaluateTestShard, heldOutReport } from './test-evaluation';
 import { modelBundle } from '@dtrain/shared/data/model-bundle';
 import { describeAllocatorEnv } from '@dtrain/shared/process/allocator-env';
-import { applyHeapGrowth } from './heap-growth';
+import { applyHeapGrowth, heapGrowthOverride } from './heap-growth';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 180_000;
 /** After reporting an error, how long a worker waits for the coordinator's verdict before exiting. */
@@ -99,7 +99,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
   const baseLog = options.log ?? ((line: string) => process.stderr.write(`[worker] ${line}\n`));
   const member: Membership = { generation: 0, rank: -1, worldSize: 0, inWorld: false, abandoned: false };
   // Before joining: a bad DTRAIN_HEAP_GROWING_PERCENT fails the worker before it takes a rank.
-  const heapGrowth = applyHeapGrowth();
+  heapGrowthOverride();
   const log = (line: string): void => baseLog(member.inWorld ? `rank ${member.rank}: ${line}` : line);
   const peerHost = options.peerHost ?? '127.0.0.1';
   // security: one value for the Peer server, every generation's ring and the coordinator link (re-joins too)
@@ -138,7 +138,6 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     const spec: JobSpec = validateJobSpec(JSON.parse(joined.jobSpecJson), 'job spec from coordinator');
     log(`joined job ${joined.jobId} as worker ${joined.workerId}`);
     log(describeAllocatorEnv());
-    log(heapGrowth);
     const localRank = Math.max(0, options.localRankHint ?? 0);
     const choice = await selectBackend({ requested: options.backend ?? spec.backend, localRank, log });
 
@@ -261,6 +260,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         earlyPull: process.env.DTRAIN_EARLY_PULL !== '0',
       });
       trainer.setCollective(collective);
+      const growth = applyHeapGrowth({
+        transport: spec.collective.transport, worldSize: w.worldSize, gradientBytes: trainer.fused.gradientLength * 4,
+      });
+      if (growth) log(growth);
       if (member.abandoned) { await park('abandon'); return; }
       if (w.checkpointDir) {
         const loaded = await loadCheckpoint(w.checkpointDir, { into: model });
