@@ -15,6 +15,9 @@
 // --tls none|mtls|both (default both): every line has a `tls` field (true: mutual TLS + join token,
 // as `dtrain launch` runs by default); TLS lines also carry busbwOverPlaintext and cpuOverPlaintext
 // (CPU seconds per rank per all-reduce, which a shared machine distorts far less than wall time).
+// Every line also carries gcMsPerRankPerIter, majorGcsPerRankPerIter and minorFaultsPerRankPerIter: V8's
+// pauses, mark-compacts and fresh-page faults per iteration, which tell a slow run from a fast one. Ranks
+// apply the heap growth a dtrain worker would for a model of each size (heap-growth.ts).
 // The ranks start with the allocator settings `dtrain launch` gives its workers (allocator-env.ts); Gloo
 // runs as a PyTorch user runs it, with glibc's defaults, unless --gloo-allocator tuned gives it the same
 // settings (every line says which: `glooAllocator`).
