@@ -1,5 +1,6 @@
 // What `dtrain launch` prints, as a user reads it: one backend line per job, epochs from 1, and a
-// summary samples/s equal to the last progress line's average (README: "What samples/s means").
+// summary samples/s equal to the last progress line's average (README: "What samples/s means"), the
+// settings each worker logs; and a worker that refuses a malformed DTRAIN_HEAP_GROWING_PERCENT before it joins.
 import { describe, expect, it } from 'vitest';
 import { ALLOCATOR_ENV } from '@dtrain/shared/process/allocator-env';
 import { lastJsonLine, runDtrain, smallMnistJob, tempDir, writeJob } from './harness/dtrain-cli';
@@ -42,5 +43,16 @@ describe('dtrain launch output', () => {
     expect(Number(last[2])).toBe(32);
     expect(Number(last[4].replace(/,/g, ''))).toBe(Math.round(summary.samplesPerSec));
     expect(run.stderr).toContain(`samples/s:    ${Math.round(summary.samplesPerSec).toLocaleString('en-US')} (average over training`);
+  });
+
+  it('a malformed DTRAIN_HEAP_GROWING_PERCENT stops a worker before it joins, naming the variable', async () => {
+    // Port 1: nothing listens; the worker must fail on the variable before it tries to join.
+    const run = await runDtrain(['worker', '--coordinator', '127.0.0.1:1', '--insecure'], {
+      env: { ...process.env, DTRAIN_HEAP_GROWING_PERCENT: 'lots' },
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      "worker failed: RangeError: DTRAIN_HEAP_GROWING_PERCENT must be a whole number from 0 to 10000, got 'lots'");
+    expect(run.stderr).not.toMatch(/joined job|UNAVAILABLE|ECONNREFUSED/);
   });
 });
