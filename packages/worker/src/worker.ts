@@ -432,10 +432,12 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         }
         heldPlan = null;
         const outcome = await runPlan(msg.plan);
-        // A plan sent ahead follows only a plan that ended normally; after a stop, reform or abandon it is stale.
-        if (outcome === 'epoch') next = heldPlan;
-        if (next) plansAhead += 1;
-        heldPlan = null;
+        // A plan sent ahead follows only a plan that ended normally; after a stop, reform or abandon it is stale
+        // (and the next runPlan starts by dropping it).
+        if (outcome === 'epoch' && heldPlan) {
+          next = heldPlan;
+          plansAhead += 1;
+        }
         if (outcome === 'stop') break;
         if (outcome === 'reform') await park('reform');
         else if (outcome === 'abandon') await park('abandon');

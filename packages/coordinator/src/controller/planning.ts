@@ -23,6 +23,8 @@ export interface ActivePlan {
 
 export class Planner {
   private active: ActivePlan | null = null;
+  /** The plan lookAhead() made (and the coordinator sent): next() returns it instead of planning again. */
+  private ahead: ActivePlan | null = null;
   /** Position of the next plan while none is in force. */
   private idleState: ShardPlanState;
   private committed: number;
@@ -104,29 +106,39 @@ export class Planner {
   /** Plans the rest of the current epoch (or the next one) for `worldSize` ranks from the committed step. */
   next(worldSize: number, generation: number): ActivePlan {
     const pos = this.position();
-    const firstStepInEpoch = this.stepsDoneInEpoch(worldSize);
     this.ledger.enterEpoch(pos, pos.datasetSize - pos.carryIn.length);
-    const plan = planEpoch(pos, worldSize, this.batchSize, this.maxSteps - this.committed, this.planOptions(pos));
-    this.active = { plan, generation, firstGlobalStep: this.committed, firstStepInEpoch };
+    const ahead = this.ahead;
+    this.ahead = null;
+    // The same generation, world and committed step mean the same position: the plan made ahead is this one.
+    if (ahead && ahead.generation === generation && ahead.plan.worldSize === worldSize
+      && ahead.firstGlobalStep === this.committed) {
+      this.active = ahead;
+    } else {
+      const firstStepInEpoch = this.stepsDoneInEpoch(worldSize);
+      const plan = planEpoch(pos, worldSize, this.batchSize, this.maxSteps - this.committed, this.planOptions(pos));
+      this.active = { plan, generation, firstGlobalStep: this.committed, firstStepInEpoch };
+    }
     this.markedThrough = this.committed;
     return this.active;
   }
 
   /**
    * The plan `next()` will return once the plan in force ends normally (every rank reports its end and
-   * the world stays): the next epoch from plan.next, for the same world. Pure: nothing changes here, and
-   * `next()` recomputes the same plan (planEpoch is deterministic), which samePlan() confirms. Null
-   * when no plan is in force or the job is done after it.
+   * the world stays): the next epoch from plan.next, for the same world. Kept, so that `next()` returns
+   * this very object (the caller can tell by identity that it was sent ahead) without planning the epoch
+   * twice. Null when no plan is in force or the job is done after it.
    */
   lookAhead(): ActivePlan | null {
     const a = this.active;
+    this.ahead = null;
     if (!a) return null;
     const pos = a.plan.next;
     const committedAfter = a.firstGlobalStep + a.plan.steps;
     if (pos.epoch >= this.epochs || committedAfter >= this.maxSteps) return null;
     const firstStepInEpoch = pos.consumed === 0 ? 0 : stepsInEpochAfter(a);
     const plan = planEpoch(pos, a.plan.worldSize, this.batchSize, this.maxSteps - committedAfter, this.planOptions(pos));
-    return { plan, generation: a.generation, firstGlobalStep: committedAfter, firstStepInEpoch };
+    this.ahead = { plan, generation: a.generation, firstGlobalStep: committedAfter, firstStepInEpoch };
+    return this.ahead;
   }
 
   /** Every rank reported the plan's end: its steps are committed and the next plan starts at plan.next. */
@@ -146,12 +158,14 @@ export class Planner {
     this.idleStepsInEpoch = this.stepsDoneInEpoch();
     this.idleState = this.position();
     this.active = null;
+    this.ahead = null;
   }
 
   /** The weights went back to a checkpoint: plan from its position, unmark what came after it. */
   rollbackTo(globalStep: number, state: ShardPlanState): number {
     const redone = Math.max(0, this.committed - globalStep);
     this.active = null;
+    this.ahead = null;
     this.idleState = state;
     this.idleStepsInEpoch = null;
     this.committed = globalStep;
@@ -226,18 +240,4 @@ export class Planner {
 /** Steps of the epoch done once `a` ended normally: 0 when it ended the epoch. */
 function stepsInEpochAfter(a: ActivePlan): number {
   return a.plan.next.epoch > a.plan.epoch ? 0 : a.firstStepInEpoch + a.plan.steps;
-}
-
-/** Whether two plans give every rank the same steps (a plan sent ahead and the one `next()` made). */
-export function samePlan(a: ActivePlan, b: ActivePlan): boolean {
-  if (a.generation !== b.generation || a.firstGlobalStep !== b.firstGlobalStep) return false;
-  if (a.firstStepInEpoch !== b.firstStepInEpoch) return false;
-  const p = a.plan;
-  const q = b.plan;
-  if (p.epoch !== q.epoch || p.steps !== q.steps || p.batchSize !== q.batchSize) return false;
-  if (p.ranks.length !== q.ranks.length) return false;
-  return p.ranks.every((r, i) => {
-    const o = q.ranks[i].indices;
-    return r.indices.length === o.length && r.indices.every((x, j) => x === o[j]);
-  });
 }

@@ -8,7 +8,7 @@ import { lossInLabelUnits, validationLabelUnits } from '@dtrain/shared/data/held
 import { ShardPlanError } from '@dtrain/shared/shard-plan';
 import { Phase, type Envelope } from './api';
 import type { JobContext, JobFlow } from './context';
-import { samePlan, type ActivePlan } from './planning';
+import type { ActivePlan } from './planning';
 import { combineValidation, type RankedStepReport } from './reports';
 
 export class ProgressIntake {
@@ -45,8 +45,9 @@ export class ProgressIntake {
     c.log(`epoch ${p.epoch + 1}/${c.o.epochs}: ${p.steps} step(s) from global step ${a.firstGlobalStep} `
       + `(global batch ${w.ids.length * p.batchSize}, steps ${a.firstStepInEpoch}..${inEpoch} of the epoch)`);
     const validationSize = c.o.validationSize ?? c.o.testSize;
-    // Sent ahead when the previous plan started: the workers hold it and began it as that plan ended.
-    if (!ahead || !samePlan(ahead, a)) this.sendPlan(a, validationSize);
+    // Sent ahead when the previous plan started (the planner returns that very plan): the workers hold it
+    // and began it as that plan ended.
+    if (a !== ahead) this.sendPlan(a, validationSize);
     if (c.o.planLookAhead) {
       this.ahead = c.planner.lookAhead();
       if (this.ahead) this.sendPlan(this.ahead, validationSize);
@@ -129,9 +130,6 @@ export class ProgressIntake {
     const ahead = this.ahead;
     this.ahead = null;
     if (!ahead || c.planner.done || !c.world || ahead.generation !== c.world.generation) return;
-    const a = c.planner.next(c.world.ids.length, c.world.generation);
-    if (!samePlan(ahead, a)) {
-      c.log(`WARNING: the plan sent ahead differs from the plan made at global step ${a.firstGlobalStep}`);
-    }
+    c.planner.next(c.world.ids.length, c.world.generation);
   }
 }
