@@ -44,6 +44,7 @@ import { fileRendezvous } from '../test/harness/file-rendezvous';
 import { createCertificateAuthority } from '../packages/shared/src/security/certificates';
 import { withWorkerAllocatorEnv } from '../packages/shared/src/process/allocator-env';
 import { applyHeapGrowth } from '../packages/worker/src/heap-growth';
+import { applyPretenuring } from '../packages/worker/src/pretenuring';
 import { issueRankTls, median, rankSecurity, runRankProcess, type RankTls } from './bench-ranks';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -102,6 +103,7 @@ async function worker(cfg: WorkerConfig): Promise<void> {
     jobId: 'bench', generation: 1, rank: cfg.rank, worldSize: cfg.worldSize, ring, chunkBytes: cfg.chunkBytes, timeoutMs: 60_000,
     compression: cfg.compression, transport: cfg.transport, algorithm: cfg.algorithm, security,
   });
+  applyPretenuring(); // as a dtrain worker does before it trains
   let step = 0;
   for (const sizeMB of cfg.sizesMB) {
     const buffer = new Float32Array((sizeMB * MB) / 4);

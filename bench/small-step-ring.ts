@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
 import { applyHeapGrowth } from '../packages/worker/src/heap-growth';
+import { applyPretenuring } from '../packages/worker/src/pretenuring';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
 import { createCertificateAuthority } from '../packages/shared/src/security/certificates';
 import { issueRankTls, median, rankSecurity, runRankProcess, type RankTls } from './bench-ranks';
@@ -66,6 +67,7 @@ function spin(us: number): void {
 
 async function rank(cfg: RankConfig): Promise<void> {
   applyHeapGrowth({ transport: cfg.transport, worldSize: 2, gradientBytes: ELEMS * 4 }); // as a dtrain worker does
+  applyPretenuring();
   const security = rankSecurity(cfg.tls);
   const server = await startPeerServer({ host: '127.0.0.1', port: 0, security });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, 2, server.address);

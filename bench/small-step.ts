@@ -13,10 +13,11 @@
 // The same difference for PyTorch (DDP N=2 - one process) is printed beside it.
 //
 //   node --import tsx bench/small-step.ts [--rounds 3] [--steps 150,450] [--transport both] [--tls mtls|none|both]
-//     [--ab early-pull|batch-cache|plan-lookahead|heap-growth]
+//     [--ab early-pull|batch-cache|plan-lookahead|heap-growth|pretenuring-off]
 // --tls: 'mtls' is `dtrain launch`'s default (mutual TLS between every process), 'none' is --insecure.
 // --ab NAME: each N=2 configuration also runs with that optimization switched off (DTRAIN_EARLY_PULL=0 or
-// DTRAIN_BATCH_CACHE=0 or DTRAIN_HEAP_GROWING_PERCENT=0 in the workers, DTRAIN_PLAN_LOOKAHEAD=0 in the coordinator;
+// DTRAIN_BATCH_CACHE=0 or DTRAIN_HEAP_GROWING_PERCENT=0 or DTRAIN_PRETENURING_OFF=0 in the workers,
+// DTRAIN_PLAN_LOOKAHEAD=0 in the coordinator;
 // N=1 too for all but the early pull),
 // interleaved in the same rounds;
 // lines carry "off": NAME.
@@ -69,10 +70,10 @@ interface RunMode {
   tls: boolean;
   off: AbSwitch | null;
 }
-type AbSwitch = 'early-pull' | 'batch-cache' | 'plan-lookahead' | 'heap-growth';
+type AbSwitch = 'early-pull' | 'batch-cache' | 'plan-lookahead' | 'heap-growth' | 'pretenuring-off';
 const AB_ENV: Record<AbSwitch, string> = {
   'early-pull': 'DTRAIN_EARLY_PULL', 'batch-cache': 'DTRAIN_BATCH_CACHE', 'plan-lookahead': 'DTRAIN_PLAN_LOOKAHEAD',
-  'heap-growth': 'DTRAIN_HEAP_GROWING_PERCENT',
+  'heap-growth': 'DTRAIN_HEAP_GROWING_PERCENT', 'pretenuring-off': 'DTRAIN_PRETENURING_OFF',
 };
 
 /** One `dtrain launch`; training seconds = samples trained / the summary's average samples/s. */

@@ -15,6 +15,7 @@ import { selectBackend } from '../packages/worker/src/backend/select-backend';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
 import { Trainer } from '../packages/worker/src/trainer';
 import { applyHeapGrowth } from '../packages/worker/src/heap-growth';
+import { applyPretenuring } from '../packages/worker/src/pretenuring';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
 import { median, runRankProcess } from './bench-ranks';
 
@@ -52,6 +53,7 @@ async function rank(cfg: RankConfig): Promise<void> {
   // As a dtrain worker does when its world forms (the MLP's 235,146 float32 gradients: 0.9 MB).
   const gradientBytes = trainer.fused.gradientLength * 4;
   applyHeapGrowth({ transport: cfg.transport, worldSize: cfg.worldSize, gradientBytes });
+  applyPretenuring();
   await trainer.broadcastInitialWeights();
   const xs = tf.randomUniform([BATCH, 784], 0, 1, 'float32', 1 + cfg.rank);
   const labels = tf.randomUniform([BATCH], 0, 10, 'int32', 100 + cfg.rank);

@@ -1,6 +1,7 @@
 // What `dtrain launch` prints, as a user reads it: one backend line per job, epochs from 1, and a
 // summary samples/s equal to the last progress line's average (README: "What samples/s means"), the
-// settings each worker logs; and a worker that refuses a malformed DTRAIN_HEAP_GROWING_PERCENT before it joins.
+// settings each worker logs; and a worker that refuses a malformed DTRAIN_HEAP_GROWING_PERCENT or
+// DTRAIN_PRETENURING_OFF before it joins.
 import { describe, expect, it } from 'vitest';
 import { ALLOCATOR_ENV } from '@dtrain/shared/process/allocator-env';
 import { lastJsonLine, runDtrain, smallMnistJob, tempDir, writeJob } from './harness/dtrain-cli';
@@ -31,6 +32,10 @@ describe('dtrain launch output', () => {
     const growth = 'heap growth: --heap-growing-percent=400, mark-compacts wait for 5x the live heap ' +
       '(grpc all-reduce of 1.03 MB)';
     expect(run.stderr.split('\n').filter((l) => l.endsWith(growth))).toHaveLength(2);
+    // ... and turned V8's allocation-site pretenuring off before training (pretenuring.ts).
+    const pretenuring = 'V8 pretenuring: off ' +
+      "(a pretenured site would keep every step's tensors alive until a mark-compact)";
+    expect(run.stderr.split('\n').filter((l) => l.endsWith(pretenuring))).toHaveLength(2);
 
     // 512 training digits (the limit) / global batch 32 = 16 steps per epoch, 2 epochs.
     expect(summary.steps).toBe(32);
@@ -45,14 +50,16 @@ describe('dtrain launch output', () => {
     expect(run.stderr).toContain(`samples/s:    ${Math.round(summary.samplesPerSec).toLocaleString('en-US')} (average over training`);
   });
 
-  it('a malformed DTRAIN_HEAP_GROWING_PERCENT stops a worker before it joins, naming the variable', async () => {
+  it.each([
+    ['DTRAIN_HEAP_GROWING_PERCENT', 'lots', "must be a whole number from 0 to 10000, got 'lots'"],
+    ['DTRAIN_PRETENURING_OFF', 'yes', "must be 1 (pretenuring off, the default) or 0 (V8's own), got 'yes'"],
+  ])('a malformed %s stops a worker before it joins, naming the variable', async (name, value, problem) => {
     // Port 1: nothing listens; the worker must fail on the variable before it tries to join.
     const run = await runDtrain(['worker', '--coordinator', '127.0.0.1:1', '--insecure'], {
-      env: { ...process.env, DTRAIN_HEAP_GROWING_PERCENT: 'lots' },
+      env: { ...process.env, [name]: value },
     });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(
-      "worker failed: RangeError: DTRAIN_HEAP_GROWING_PERCENT must be a whole number from 0 to 10000, got 'lots'");
+    expect(run.stderr).toContain(`worker failed: RangeError: ${name} ${problem}`);
     expect(run.stderr).not.toMatch(/joined job|UNAVAILABLE|ECONNREFUSED/);
   });
 });

@@ -37,6 +37,7 @@ import { evaluateTestShard, heldOutReport } from './test-evaluation';
 import { modelBundle } from '@dtrain/shared/data/model-bundle';
 import { describeAllocatorEnv } from '@dtrain/shared/process/allocator-env';
 import { applyHeapGrowth, heapGrowthOverride } from './heap-growth';
+import { applyPretenuring } from './pretenuring';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 180_000;
 /** After reporting an error, how long a worker waits for the coordinator's verdict before exiting. */
@@ -98,8 +99,10 @@ interface Membership {
 export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
   const baseLog = options.log ?? ((line: string) => process.stderr.write(`[worker] ${line}\n`));
   const member: Membership = { generation: 0, rank: -1, worldSize: 0, inWorld: false, abandoned: false };
-  // Before joining: a bad DTRAIN_HEAP_GROWING_PERCENT fails the worker before it takes a rank.
+  // Before joining: a bad DTRAIN_HEAP_GROWING_PERCENT or DTRAIN_PRETENURING_OFF fails the worker before it
+  // takes a rank.
   heapGrowthOverride();
+  const pretenuring = applyPretenuring();
   const log = (line: string): void => baseLog(member.inWorld ? `rank ${member.rank}: ${line}` : line);
   const peerHost = options.peerHost ?? '127.0.0.1';
   // security: one value for the Peer server, every generation's ring and the coordinator link (re-joins too)
@@ -138,6 +141,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     const spec: JobSpec = validateJobSpec(JSON.parse(joined.jobSpecJson), 'job spec from coordinator');
     log(`joined job ${joined.jobId} as worker ${joined.workerId}`);
     log(describeAllocatorEnv());
+    log(pretenuring);
     const localRank = Math.max(0, options.localRankHint ?? 0);
     const choice = await selectBackend({ requested: options.backend ?? spec.backend, localRank, log });
 
