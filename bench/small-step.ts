@@ -5,14 +5,20 @@
 //
 // Model: MLP 4-64-32-1 (2,433 float32 = 9.7 KB), Adam, batch 8 per worker, examples/data/house-prices.csv.
 // A job's step cost is measured as a difference of two runs (--max-steps S1 and S2 of the same job):
-// (training seconds(S2) - training seconds(S1)) / (S2 - S1), so start-up, warm-up and the first
-// steps' kernel compilation cancel out. fixedCostMs = step cost at N=2 - step cost at N=1 (same batch
-// per worker, so the same compute: what remains is the all-reduce and the coordination around it).
+// (training seconds(S2) - training seconds(S1)) / (S2 - S1), so start-up and warm-up cancel out.
+// fixedCostMs = step cost at N=2 - step cost at N=1 (same batch per worker, so the same compute: what
+// remains is the all-reduce and the coordination around it). Both N run the same step counts: V8 keeps
+// optimizing tfjs's code for the first ~1,500 steps (`--trace-opt`: ~170 TurboFan compilations in the
+// first 300 steps, ~50 in the next 300, ~12 per 300 after step 1,200, each taking a core for several ms),
+// so the default window (--steps 150,1500,4500) reads the steady state from steps 1,500-4,500 and prints
+// the warm-up window (steps 150-1,500) beside it as warmupStepMs / warmupFixedCostMs. Two numbers
+// (--steps S1,S2) measure one window only.
 // cpuMsPerStep is the CPU of all the job's processes per step (same difference of two runs): on a
 // shared machine wall times include waiting for a core, CPU times much less so.
 // The same difference for PyTorch (DDP N=2 - one process) is printed beside it.
 //
-//   node --import tsx bench/small-step.ts [--rounds 3] [--steps 150,450] [--transport both] [--tls mtls|none|both]
+//   node --import tsx bench/small-step.ts [--rounds 3] [--steps 150,1500,4500] [--transport both]
+//     [--tls mtls|none|both]
 //     [--ab early-pull|batch-cache|plan-lookahead|heap-growth|pretenuring-off]
 // --tls: 'mtls' is `dtrain launch`'s default (mutual TLS between every process), 'none' is --insecure.
 // --ab NAME: each N=2 configuration also runs with that optimization switched off (DTRAIN_EARLY_PULL=0 or
@@ -99,12 +105,24 @@ function launch(job: string, workers: number, maxSteps: number, mode: RunMode): 
   });
 }
 
-/** Marginal wall and CPU (all processes) milliseconds per step: the S2 run minus the S1 run. */
-async function stepMs(job: string, workers: number, s1: number, s2: number, mode: RunMode): Promise<{ wall: number; cpu: number }> {
-  const a = await launch(job, workers, s1, mode);
-  const b = await launch(job, workers, s2, mode);
-  const steps = b.steps - a.steps;
-  return { wall: ((b.trainSeconds - a.trainSeconds) / steps) * 1000, cpu: ((b.cpuSeconds - a.cpuSeconds) / steps) * 1000 };
+interface StepCost {
+  wall: number;
+  cpu: number;
+  /** Wall ms per step over the warm-up window (first count to second), when three counts were given. */
+  warmupWall: number | null;
+}
+
+/** Marginal wall and CPU (all processes) milliseconds per step between the last two step counts. */
+async function stepMs(job: string, workers: number, counts: number[], mode: RunMode): Promise<StepCost> {
+  const runs: JobRun[] = [];
+  for (const c of counts) runs.push(await launch(job, workers, c, mode));
+  const per = (a: JobRun, b: JobRun, f: (r: JobRun) => number): number => ((f(b) - f(a)) / (b.steps - a.steps)) * 1000;
+  const [a, b] = runs.slice(-2);
+  return {
+    wall: per(a, b, (r) => r.trainSeconds),
+    cpu: per(a, b, (r) => r.cpuSeconds),
+    warmupWall: runs.length === 3 ? per(runs[0], runs[1], (r) => r.trainSeconds) : null,
+  };
 }
 
 function anchor(world: number, steps: number): number {
@@ -116,7 +134,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       rounds: { type: 'string', default: '3' },
-      steps: { type: 'string', default: '150,450' },
+      steps: { type: 'string', default: '150,1500,4500' },
       transport: { type: 'string', default: 'both' },
       tls: { type: 'string', default: 'mtls' },
       ab: { type: 'string' },
@@ -124,7 +142,11 @@ async function main(): Promise<void> {
     },
   });
   const rounds = Number(values.rounds);
-  const [s1, s2] = values.steps.split(',').map(Number);
+  const counts = values.steps.split(',').map(Number);
+  if (![2, 3].includes(counts.length) || counts.some((c, i) => !Number.isInteger(c) || c <= (counts[i - 1] ?? 0))) {
+    throw new Error(`--steps takes 2 or 3 increasing step counts (warm-up start, S1, S2), got '${values.steps}'`);
+  }
+  const s2 = counts[counts.length - 1];
   const transports: Transport[] = values.transport === 'both' ? ['grpc', 'tcp'] : [values.transport as Transport];
   execFileSync(process.execPath, [join(REPO_ROOT, 'scripts/build.mjs')], { stdio: 'ignore' });
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-small-step-'));
@@ -139,15 +161,18 @@ async function main(): Promise<void> {
     const n1Mode = (m: RunMode): RunMode => ({ tls: m.tls, off: m.off === 'early-pull' ? null : m.off });
     const n1Modes = [...new Map(modes.map((m) => [modeKey(n1Mode(m)), n1Mode(m)])).values()];
     const samples: Record<string, number[]> = { torch1: [], torch2: [] };
-    const record = (key: string, m: { wall: number; cpu: number }): void => {
+    const record = (key: string, m: StepCost): void => {
       (samples[key] ??= []).push(m.wall);
       (samples[`cpu-${key}`] ??= []).push(m.cpu);
+      if (m.warmupWall !== null) (samples[`warmup-${key}`] ??= []).push(m.warmupWall);
     };
+    const warmup = (key: string): number | null => (samples[`warmup-${key}`] ? median(samples[`warmup-${key}`]) : null);
+    const r3 = (x: number | null): number | null => (x === null ? null : round3(x));
     // Rounds alternate every configuration, so a busy minute on a shared machine hits all of them.
     for (let r = 0; r < rounds; r++) {
-      for (const m of n1Modes) record(`n1-${modeKey(m)}`, await stepMs(jobs[transports[0]], 1, s1 * 2, s2 * 2, m));
+      for (const m of n1Modes) record(`n1-${modeKey(m)}`, await stepMs(jobs[transports[0]], 1, counts, m));
       for (const m of modes) {
-        for (const t of transports) record(`n2-${t}-${modeKey(m)}`, await stepMs(jobs[t], 2, s1, s2, m));
+        for (const t of transports) record(`n2-${t}-${modeKey(m)}`, await stepMs(jobs[t], 2, counts, m));
       }
       if (!values['no-anchor']) {
         samples.torch1.push(anchor(1, s2));
@@ -162,18 +187,23 @@ async function main(): Promise<void> {
     for (const m of n1Modes) {
       const key = `n1-${modeKey(m)}`;
       process.stdout.write(`${JSON.stringify({ ...base, n: 1, transport: 'none', tls: m.tls, off: m.off, stepMs: round3(median(samples[key])),
-        runsMs: samples[key].map(round3), cpuMsPerStep: round3(median(samples[`cpu-${key}`])), torchStepMs: torch1 })}\n`);
+        runsMs: samples[key].map(round3), cpuMsPerStep: round3(median(samples[`cpu-${key}`])), warmupStepMs: r3(warmup(key)),
+        torchStepMs: torch1 })}\n`);
     }
     for (const m of modes) {
-      const n1 = median(samples[`n1-${modeKey(n1Mode(m))}`]);
+      const n1Key = `n1-${modeKey(n1Mode(m))}`;
+      const n1 = median(samples[n1Key]);
       for (const t of transports) {
         const key = `n2-${t}-${modeKey(m)}`;
         const n2 = median(samples[key]);
         const fixed = n2 - n1;
+        const w2 = warmup(key);
+        const w1 = warmup(n1Key);
         summary[`fixedCostMs_${t}_${modeKey(m)}`] = round3(fixed);
         process.stdout.write(`${JSON.stringify({
           ...base, n: 2, transport: t, tls: m.tls, off: m.off, stepMs: round3(n2), runsMs: samples[key].map(round3), fixedCostMs: round3(fixed),
           cpuMsPerStep: round3(median(samples[`cpu-${key}`])),
+          warmupStepMs: r3(w2), warmupFixedCostMs: w2 !== null && w1 !== null ? round3(w2 - w1) : null,
           ddpStepMs: torch2, ddpFixedCostMs: ddpFixed === null ? null : round3(ddpFixed),
           fixedCostOverDdp: ddpFixed ? round3(fixed / ddpFixed) : null, meetsGoal: fixed <= GOAL_FIXED_COST_MS,
         })}\n`);
