@@ -19,10 +19,11 @@
 //
 //   node --import tsx bench/small-step.ts [--rounds 3] [--steps 150,1500,4500] [--transport both]
 //     [--tls mtls|none|both]
-//     [--ab early-pull|batch-cache|plan-lookahead|heap-growth|pretenuring-off]
+//     [--ab early-pull|batch-cache|plan-lookahead|heap-growth|pretenuring-off|flat-optimizer]
 // --tls: 'mtls' is `dtrain launch`'s default (mutual TLS between every process), 'none' is --insecure.
 // --ab NAME: each N=2 configuration also runs with that optimization switched off (DTRAIN_EARLY_PULL=0 or
-// DTRAIN_BATCH_CACHE=0 or DTRAIN_HEAP_GROWING_PERCENT=0 or DTRAIN_PRETENURING_OFF=0 in the workers,
+// DTRAIN_BATCH_CACHE=0 or DTRAIN_HEAP_GROWING_PERCENT=0 or DTRAIN_PRETENURING_OFF=0 or DTRAIN_FLAT_OPTIMIZER=0
+// in the workers,
 // DTRAIN_PLAN_LOOKAHEAD=0 in the coordinator;
 // N=1 too for all but the early pull),
 // interleaved in the same rounds;
@@ -76,10 +77,11 @@ interface RunMode {
   tls: boolean;
   off: AbSwitch | null;
 }
-type AbSwitch = 'early-pull' | 'batch-cache' | 'plan-lookahead' | 'heap-growth' | 'pretenuring-off';
+type AbSwitch = 'early-pull' | 'batch-cache' | 'plan-lookahead' | 'heap-growth' | 'pretenuring-off' | 'flat-optimizer';
 const AB_ENV: Record<AbSwitch, string> = {
   'early-pull': 'DTRAIN_EARLY_PULL', 'batch-cache': 'DTRAIN_BATCH_CACHE', 'plan-lookahead': 'DTRAIN_PLAN_LOOKAHEAD',
   'heap-growth': 'DTRAIN_HEAP_GROWING_PERCENT', 'pretenuring-off': 'DTRAIN_PRETENURING_OFF',
+  'flat-optimizer': 'DTRAIN_FLAT_OPTIMIZER',
 };
 
 /** One `dtrain launch`; training seconds = samples trained / the summary's average samples/s. */

@@ -1,7 +1,7 @@
 // What `dtrain launch` prints, as a user reads it: one backend line per job, epochs from 1, and a
 // summary samples/s equal to the last progress line's average (README: "What samples/s means"), the
-// settings each worker logs; and a worker that refuses a malformed DTRAIN_HEAP_GROWING_PERCENT or
-// DTRAIN_PRETENURING_OFF before it joins.
+// settings each worker logs; and a worker that refuses a malformed DTRAIN_HEAP_GROWING_PERCENT,
+// DTRAIN_PRETENURING_OFF or DTRAIN_FLAT_OPTIMIZER before it joins.
 import { describe, expect, it } from 'vitest';
 import { ALLOCATOR_ENV } from '@dtrain/shared/process/allocator-env';
 import { lastJsonLine, runDtrain, smallMnistJob, tempDir, writeJob } from './harness/dtrain-cli';
@@ -36,6 +36,9 @@ describe('dtrain launch output', () => {
     const pretenuring = 'V8 pretenuring: off ' +
       "(a pretenured site would keep every step's tensors alive until a mark-compact)";
     expect(run.stderr.split('\n').filter((l) => l.endsWith(pretenuring))).toHaveLength(2);
+    // 270,310 parameters: above the flat update's limit, so tfjs's optimizer (flat-optimizer.ts).
+    const optimizer = "optimizer: tfjs's sgd (the flat update covers adam and sgd on wasm up to 65,536 parameters)";
+    expect(run.stderr.split('\n').filter((l) => l.endsWith(optimizer))).toHaveLength(2);
 
     // 512 training digits (the limit) / global batch 32 = 16 steps per epoch, 2 epochs.
     expect(summary.steps).toBe(32);
@@ -53,6 +56,7 @@ describe('dtrain launch output', () => {
   it.each([
     ['DTRAIN_HEAP_GROWING_PERCENT', 'lots', "must be a whole number from 0 to 10000, got 'lots'"],
     ['DTRAIN_PRETENURING_OFF', 'yes', "must be 1 (pretenuring off, the default) or 0 (V8's own), got 'yes'"],
+    ['DTRAIN_FLAT_OPTIMIZER', 'fast', "must be 1 (the default) or 0 (tfjs's optimizers), got 'fast'"],
   ])('a malformed %s stops a worker before it joins, naming the variable', async (name, value, problem) => {
     // Port 1: nothing listens; the worker must fail on the variable before it tries to join.
     const run = await runDtrain(['worker', '--coordinator', '127.0.0.1:1', '--insecure'], {

@@ -7,6 +7,7 @@ import type { LossName } from '@dtrain/shared/job-spec';
 import { addEvalSums, emptyEvalSums, evaluateBatch, lossFunction, type EvalSums, type LossFn } from '@dtrain/shared/model/losses';
 import type { Batch } from '@dtrain/shared/data/api';
 import type { Collective } from './collective/api';
+import { flatOptimizerStep, type FlatOptimizerStep } from './flat-optimizer';
 import {
   FusedGradients, SLOT_CHECKPOINT_VOTES, SLOT_NONFINITE_VOTES, SLOT_REFORM_VOTES, SLOT_STOP_VOTES,
 } from './fused-gradients';
@@ -45,11 +46,14 @@ export interface TrainerOptions {
 
 export class Trainer {
   readonly fused: FusedGradients;
+  /** The update as one loop over the fused buffer (flat-optimizer.ts), or null: tfjs's applyGradients. */
+  readonly flat: FlatOptimizerStep | null;
   private readonly lossFn: LossFn;
 
   constructor(private readonly options: TrainerOptions) {
     this.fused = FusedGradients.forModel(options.model);
     this.lossFn = lossFunction(options.loss);
+    this.flat = flatOptimizerStep(options.optimizer, this.fused);
   }
 
   get model(): tf.LayersModel {
@@ -115,7 +119,7 @@ export class Trainer {
     const t2 = performance.now();
     const worldSize = collective.worldSize;
     const applied = this.fused.control(SLOT_NONFINITE_VOTES) === 0 && this.fused.scaleGradients(1 / worldSize);
-    if (applied) {
+    if (applied && !this.flat?.apply(this.fused)) {
       const named = this.fused.namedGradients();
       try {
         optimizer.applyGradients(named);

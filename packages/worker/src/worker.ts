@@ -38,6 +38,7 @@ import { modelBundle } from '@dtrain/shared/data/model-bundle';
 import { describeAllocatorEnv } from '@dtrain/shared/process/allocator-env';
 import { applyHeapGrowth, heapGrowthOverride } from './heap-growth';
 import { applyPretenuring } from './pretenuring';
+import { FLAT_MAX_PARAMETERS, flatOptimizerEnabled } from './flat-optimizer';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 180_000;
 /** After reporting an error, how long a worker waits for the coordinator's verdict before exiting. */
@@ -99,9 +100,10 @@ interface Membership {
 export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
   const baseLog = options.log ?? ((line: string) => process.stderr.write(`[worker] ${line}\n`));
   const member: Membership = { generation: 0, rank: -1, worldSize: 0, inWorld: false, abandoned: false };
-  // Before joining: a bad DTRAIN_HEAP_GROWING_PERCENT or DTRAIN_PRETENURING_OFF fails the worker before it
-  // takes a rank.
+  // Before joining: a bad DTRAIN_HEAP_GROWING_PERCENT, DTRAIN_PRETENURING_OFF or DTRAIN_FLAT_OPTIMIZER fails
+  // the worker before it takes a rank.
   heapGrowthOverride();
+  flatOptimizerEnabled();
   const pretenuring = applyPretenuring();
   const log = (line: string): void => baseLog(member.inWorld ? `rank ${member.rank}: ${line}` : line);
   const peerHost = options.peerHost ?? '127.0.0.1';
@@ -160,6 +162,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     const model = await buildModel({ spec, info: dataset.info, seed: spec.seed });
     const optimizer = createOptimizer(spec.optimizer);
     const trainer = new Trainer({ model, optimizer, loss: spec.loss, collective: null, task: dataset.info.task });
+    log(trainer.flat ? `optimizer: ${trainer.flat.kind}, one loop over the fused buffer (bit-exact with tfjs's)`
+      : `optimizer: tfjs's ${spec.optimizer.kind} (the flat update covers adam and sgd on wasm up to ` +
+        `${FLAT_MAX_PARAMETERS.toLocaleString('en-US')} parameters)`);
     // Small splits are read once and then served from memory (batch-cache.ts).
     const ds: Dataset = process.env.DTRAIN_BATCH_CACHE === '0' ? dataset : new BatchCache(dataset);
 
