@@ -77,24 +77,37 @@ interface AdamInternals {
 
 interface SgdInternals { learningRate: number; incrementIterations(): void }
 
-/**
- * Gives each weight variable its new values as a new tensor, not in place: the wasm backend's matMul keeps
- * XNNPACK operators with the weights packed at creation, cached by the weights' storage and dropped only
- * when that storage is disposed, so weights written in place would leave the forward pass on stale ones.
- */
-function assignWeights(variables: readonly tf.Variable[], values: readonly Float32Array[]): void {
-  for (let i = 0; i < variables.length; i++) {
-    const t = tf.tensor(values[i], variables[i].shape, 'float32');
-    variables[i].assign(t);
-    t.dispose();
+/** What both updates share: a buffer per weight variable for its new values, and how they are assigned. */
+abstract class FlatUpdate {
+  protected readonly next: Float32Array[];
+  constructor(protected readonly view: StorageView, fused: FusedGradients) {
+    this.next = fused.variables.map((v) => new Float32Array(v.size));
+  }
+
+  /** The current values of a weight variable, from its storage (a copy if it is not wasm's own). */
+  protected weights(v: tf.Variable): Float32Array {
+    return this.view(v) ?? (v.dataSync() as Float32Array);
+  }
+
+  /**
+   * Each weight variable gets its new values as a new tensor, not in place: the wasm backend's matMul
+   * keeps XNNPACK operators with the weights packed at creation, cached by the weights' storage and dropped
+   * only when that storage is disposed, so weights written in place would leave the forward pass on stale
+   * ones (the first version did, and learned nothing).
+   */
+  protected assignWeights(variables: readonly tf.Variable[]): void {
+    for (let i = 0; i < variables.length; i++) {
+      const t = tf.tensor(this.next[i], variables[i].shape, 'float32');
+      variables[i].assign(t);
+      t.dispose();
+    }
   }
 }
 
-class FlatAdam implements FlatOptimizerStep {
+class FlatAdam extends FlatUpdate implements FlatOptimizerStep {
   readonly kind = 'adam';
-  private readonly next: Float32Array[];
-  constructor(private readonly opt: AdamInternals, private readonly view: StorageView, fused: FusedGradients) {
-    this.next = fused.variables.map((v) => new Float32Array(v.size));
+  constructor(private readonly opt: AdamInternals, view: StorageView, fused: FusedGradients) {
+    super(view, fused);
   }
 
   apply(fused: FusedGradients): boolean {
@@ -105,7 +118,7 @@ class FlatAdam implements FlatOptimizerStep {
       const m = o.accumulatedFirstMoment[i]?.variable;
       const v = o.accumulatedSecondMoment[i]?.variable;
       if (!m || !v) return false; // tfjs creates the moments on its first step
-      const w = this.view(fused.variables[i]) ?? (fused.variables[i].dataSync() as Float32Array);
+      const w = this.weights(fused.variables[i]);
       const mv = ownedView(this.view, m);
       const vv = ownedView(this.view, v);
       if (!mv || !vv) return false;
@@ -138,7 +151,7 @@ class FlatAdam implements FlatOptimizerStep {
         v[j] = v1;
       }
     }
-    assignWeights(fused.variables, this.next);
+    this.assignWeights(fused.variables);
     acc1[0] = f(acc1[0] * b1);
     acc2[0] = f(acc2[0] * b2);
     o.incrementIterations();
@@ -146,25 +159,23 @@ class FlatAdam implements FlatOptimizerStep {
   }
 }
 
-class FlatSgd implements FlatOptimizerStep {
+class FlatSgd extends FlatUpdate implements FlatOptimizerStep {
   readonly kind = 'sgd';
-  private readonly next: Float32Array[];
-  constructor(private readonly opt: SgdInternals, private readonly view: StorageView, fused: FusedGradients) {
-    this.next = fused.variables.map((v) => new Float32Array(v.size));
+  constructor(private readonly opt: SgdInternals, view: StorageView, fused: FusedGradients) {
+    super(view, fused);
   }
 
   apply(fused: FusedGradients): boolean {
     const minusLr = f(-this.opt.learningRate);
     const g = fused.buffer;
     for (let i = 0; i < fused.variables.length; i++) {
-      const variable = fused.variables[i];
-      const w = this.view(variable) ?? (variable.dataSync() as Float32Array);
+      const w = this.weights(fused.variables[i]);
       const out = this.next[i];
       const offset = fused.layout[i].offset;
       // tfjs: w' = (-lr) * g + w
       for (let j = 0; j < w.length; j++) out[j] = f(f(minusLr * g[offset + j]) + w[j]);
     }
-    assignWeights(fused.variables, this.next);
+    this.assignWeights(fused.variables);
     this.opt.incrementIterations();
     return true;
   }
@@ -198,7 +209,8 @@ export function flatOptimizerStep(
   const view = storageView(backendName);
   if (!view) return null;
   // By constructor: tfjs's optimizers answer instanceof for one another, and Momentum extends SGD.
-  if (optimizer.constructor === tf.AdamOptimizer) return new FlatAdam(optimizer as unknown as AdamInternals, view, fused);
-  if (optimizer.constructor === tf.SGDOptimizer) return new FlatSgd(optimizer as unknown as SgdInternals, view, fused);
+  const kind = optimizer.constructor;
+  if (kind === tf.AdamOptimizer) return new FlatAdam(optimizer as unknown as AdamInternals, view, fused);
+  if (kind === tf.SGDOptimizer) return new FlatSgd(optimizer as unknown as SgdInternals, view, fused);
   return null;
 }
