@@ -69,8 +69,9 @@ describe('allocation-site pretenuring', () => {
     const own = promotedInChild({ [PRETENURING_ENV]: '0' });
     expect(own.line).toBe("V8 pretenuring: V8's own (DTRAIN_PRETENURING_OFF=0)");
     expect(own.markCompacts, JSON.stringify(own)).toBeGreaterThanOrEqual(5);
-    // Off: the scavenges free them; what they promote is the loop's few live objects.
-    expect(off.markCompacts, JSON.stringify(off)).toBe(0);
+    // Off: the scavenges free them; what they promote is the loop's few live objects (0 mark-compacts in
+    // every run we made; one is allowed for a start-up GC landing in the phase).
+    expect(off.markCompacts, JSON.stringify(off)).toBeLessThanOrEqual(1);
     expect(off.promoted, JSON.stringify(off)).toBeLessThan(10 << 20);
   });
 });
