@@ -14,6 +14,7 @@
 // (the native ones keep tensors outside JavaScript; cpu shares arrays between tensors, see storageView),
 // the step that creates Adam's moments, and DTRAIN_FLAT_OPTIMIZER=0 (A/B runs).
 import * as tf from '@tensorflow/tfjs';
+import { envSwitchOn } from '@dtrain/shared/process/env-switch';
 import type { FusedGradients } from './fused-gradients';
 
 /** Applies the averaged gradients in `fused.buffer` to the model; false: take tfjs's path this step. */
@@ -188,10 +189,7 @@ class FlatSgd extends FlatUpdate implements FlatOptimizerStep {
  *   RangeError: DTRAIN_FLAT_OPTIMIZER is set to anything but '0' or '1'.
  */
 export function flatOptimizerEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  const raw = env.DTRAIN_FLAT_OPTIMIZER;
-  if (raw === undefined || raw === '' || raw === '1') return true;
-  if (raw === '0') return false;
-  throw new RangeError(`DTRAIN_FLAT_OPTIMIZER must be 1 (the default) or 0 (tfjs's optimizers), got '${raw}'`);
+  return envSwitchOn(env, 'DTRAIN_FLAT_OPTIMIZER', { on: 'the default', off: "tfjs's optimizers" });
 }
 
 /**

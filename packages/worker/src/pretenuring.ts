@@ -13,6 +13,7 @@
 // The flag is read at each GC and each allocation-site decision, so setting it from inside the process
 // works however the worker was started; NODE_OPTIONS refuses V8 flags like it.
 import { setFlagsFromString } from 'node:v8';
+import { envSwitchOn } from '@dtrain/shared/process/env-switch';
 
 /** The environment variable that keeps V8's own pretenuring ('0'); '1' or unset: pretenuring off. */
 export const PRETENURING_ENV = 'DTRAIN_PRETENURING_OFF';
@@ -24,10 +25,7 @@ export const PRETENURING_ENV = 'DTRAIN_PRETENURING_OFF';
  *   RangeError: DTRAIN_PRETENURING_OFF is set to anything but '0' or '1'.
  */
 export function pretenuringOff(env: NodeJS.ProcessEnv = process.env): boolean {
-  const raw = env[PRETENURING_ENV];
-  if (raw === undefined || raw === '' || raw === '1') return true;
-  if (raw === '0') return false;
-  throw new RangeError(`${PRETENURING_ENV} must be 1 (pretenuring off, the default) or 0 (V8's own), got '${raw}'`);
+  return envSwitchOn(env, PRETENURING_ENV, { on: 'pretenuring off, the default', off: "V8's own" });
 }
 
 /**
