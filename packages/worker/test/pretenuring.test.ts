@@ -2,7 +2,8 @@
 // that V8 really stops pretenuring once applyPretenuring runs (read back from V8 in a child process).
 // The child reproduces what happened to training steps: a site whose objects all survived gets tenured,
 // and then its short-lived objects, born in the old generation, keep the young arrays they point to alive
-// through every scavenge until a mark-compact. --trace-gc-nvp prints each GC and what a scavenge promoted.
+// through every scavenge until a mark-compact. --trace-gc-nvp prints each GC and what a scavenge promoted;
+// --trace-pretenuring-statistics prints each decision V8 makes about a site ("undecided => tenure").
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -10,8 +11,18 @@ import { PRETENURING_ENV, pretenuringOff } from '../src/pretenuring';
 
 const MODULE = fileURLToPath(new URL('../src/pretenuring.ts', import.meta.url));
 
-/** Bytes promoted by the scavenges of the second phase, and the mark-compacts it ran, in a fresh process. */
-function promotedInChild(env: Record<string, string>): { line: string; promoted: number; markCompacts: number } {
+interface ChildGc {
+  line: string;
+  /** Decisions to tenure a site made after applyPretenuring ran. */
+  tenureDecisions: number;
+  /** Bytes promoted by the scavenges of the second phase. */
+  promoted: number;
+  /** Mark-compacts during the second phase. */
+  markCompacts: number;
+}
+
+/** What V8 decided and what the GCs of the second phase did, in a fresh process. */
+function gcInChild(env: Record<string, string>): ChildGc {
   const script = `import(${JSON.stringify(MODULE)}).then((m) => {
     console.log('LINE ' + m.applyPretenuring());
     function box(v) { return { v, next: null }; }
@@ -29,17 +40,23 @@ function promotedInChild(env: Record<string, string>): { line: string; promoted:
   if (!(PRETENURING_ENV in env)) delete childEnv[PRETENURING_ENV];
   // A 1 MB semi-space: V8 decides to tenure only in a scavenge of a full-sized new space, which a worker
   // reaches after warm-up; here it is full-sized from the start.
-  const args = ['--max-semi-space-size=1', '--trace-gc-nvp', '--import', 'tsx', '-e', script];
+  const args = ['--max-semi-space-size=1', '--trace-gc-nvp', '--trace-pretenuring-statistics',
+    '--import', 'tsx', '-e', script];
   const r = spawnSync(process.execPath, args, {
     env: childEnv, encoding: 'utf8', maxBuffer: 64 << 20,
   });
   expect(r.status, r.stderr).toBe(0);
+  let applied = false;
   let phase2 = false;
+  let tenureDecisions = 0;
   let promoted = 0;
   let markCompacts = 0;
   let line = '';
   for (const l of r.stdout.split('\n')) {
-    if (l.startsWith('LINE ')) line = l.slice(5);
+    if (l.startsWith('LINE ')) {
+      line = l.slice(5);
+      applied = true;
+    } else if (applied && /pretenuring: AllocationSite.*=> tenure$/.test(l)) tenureDecisions += 1;
     else if (l === 'PHASE2') phase2 = true;
     else if (l.startsWith('END ')) {
       expect(Number(l.slice(4))).toBe(16 * 3_000_000);
@@ -47,7 +64,7 @@ function promotedInChild(env: Record<string, string>): { line: string; promoted:
     } else if (phase2 && l.includes(' gc=s ')) promoted += Number(/\bpromoted=(\d+)/.exec(l)?.[1]);
     else if (phase2 && l.includes(' gc=mc ')) markCompacts += 1;
   }
-  return { line, promoted, markCompacts };
+  return { line, tenureDecisions, promoted, markCompacts };
 }
 
 describe('allocation-site pretenuring', () => {
@@ -60,18 +77,24 @@ describe('allocation-site pretenuring', () => {
       "DTRAIN_PRETENURING_OFF must be 1 (pretenuring off, the default) or 0 (V8's own), got 'yes'"));
   });
 
-  it('applied, V8 stops promoting what dead short-lived objects of a tenured site point to', () => {
-    const off = promotedInChild({});
-    expect(off.line).toBe(
-      "V8 pretenuring: off (a pretenured site would keep every step's tensors alive until a mark-compact)");
-    // V8's own: the ~450 MB of boxes and arrays reach the old generation (promoted by the scavenges, or
-    // allocated there once the array's site is tenured too) and mark-compact after mark-compact follows.
-    const own = promotedInChild({ [PRETENURING_ENV]: '0' });
-    expect(own.line).toBe("V8 pretenuring: V8's own (DTRAIN_PRETENURING_OFF=0)");
-    expect(own.markCompacts, JSON.stringify(own)).toBeGreaterThanOrEqual(5);
-    // Off: the scavenges free them; what they promote is the loop's few live objects (0 mark-compacts in
-    // every run we made; one is allowed for a start-up GC landing in the phase).
-    expect(off.markCompacts, JSON.stringify(off)).toBeLessThanOrEqual(1);
-    expect(off.promoted, JSON.stringify(off)).toBeLessThan(10 << 20);
-  });
+  it('applied, V8 tenures no site and stops promoting what dead short-lived objects of a tenured site point to',
+    () => {
+      const off = gcInChild({});
+      expect(off.line).toBe(
+        "V8 pretenuring: off (a pretenured site would keep every step's tensors alive until a mark-compact)");
+      // V8's own decides to tenure the boxes' site in every run (2-17 decisions in 22 runs, 2 cores busy with
+      // other work or not). What follows is up to V8's timing: in most runs the ~450 MB of boxes and arrays
+      // reach the old generation and 27-34 mark-compacts follow; in 3 of 28 runs on a loaded machine the
+      // optimized loop was compiled before the decision and allocated young (1 mark-compact). So the number
+      // of mark-compacts is printed, not asserted, for V8's own.
+      const own = gcInChild({ [PRETENURING_ENV]: '0' });
+      expect(own.line).toBe("V8 pretenuring: V8's own (DTRAIN_PRETENURING_OFF=0)");
+      expect(own.tenureDecisions, JSON.stringify(own)).toBeGreaterThanOrEqual(1);
+      console.log(`pretenuring: V8's own ${JSON.stringify(own)}, off ${JSON.stringify(off)}`);
+      // Off: no site is ever tenured, and the scavenges free the boxes; what they promote is the loop's few
+      // live objects (0 mark-compacts in every run we made; one is allowed for a start-up GC in the phase).
+      expect(off.tenureDecisions, JSON.stringify(off)).toBe(0);
+      expect(off.markCompacts, JSON.stringify(off)).toBeLessThanOrEqual(1);
+      expect(off.promoted, JSON.stringify(off)).toBeLessThan(10 << 20);
+    });
 });
