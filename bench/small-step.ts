@@ -19,7 +19,10 @@
 //
 //   node --import tsx bench/small-step.ts [--rounds 3] [--steps 150,1500,4500] [--transport both]
 //     [--tls mtls|none|both]
-//     [--ab early-pull|batch-cache|plan-lookahead|heap-growth|pretenuring-off|flat-optimizer]
+//     [--ab early-pull|batch-cache|plan-lookahead|heap-growth|pretenuring-off|flat-optimizer|bind-cores]
+//     [--bind-cores]
+// --bind-cores: every run is `dtrain launch --bind-cores` (each worker's main thread on a CPU of its own);
+// --ab bind-cores runs each configuration bound and unbound (the "off" lines leave the flag out).
 // --tls: 'mtls' is `dtrain launch`'s default (mutual TLS between every process), 'none' is --insecure.
 // --ab NAME: each N=2 configuration also runs with that optimization switched off (DTRAIN_EARLY_PULL=0 or
 // DTRAIN_BATCH_CACHE=0 or DTRAIN_HEAP_GROWING_PERCENT=0 or DTRAIN_PRETENURING_OFF=0 or DTRAIN_FLAT_OPTIMIZER=0
@@ -72,13 +75,18 @@ interface JobRun {
   cpuSeconds: number;
 }
 
-/** How a configuration runs: TLS or --insecure, and which optimization (if any) is switched off. */
+/** How a configuration runs: TLS or --insecure, --bind-cores or not, and which optimization is switched off. */
 interface RunMode {
   tls: boolean;
+  bind: boolean;
   off: AbSwitch | null;
 }
-type AbSwitch = 'early-pull' | 'batch-cache' | 'plan-lookahead' | 'heap-growth' | 'pretenuring-off' | 'flat-optimizer';
-const AB_ENV: Record<AbSwitch, string> = {
+type EnvSwitch = 'early-pull' | 'batch-cache' | 'plan-lookahead' | 'heap-growth' | 'pretenuring-off' | 'flat-optimizer';
+/** 'bind-cores' is a launch flag, not an environment switch: its "off" runs leave --bind-cores out. */
+type AbSwitch = EnvSwitch | 'bind-cores';
+const AB_SWITCHES: readonly AbSwitch[] = ['early-pull', 'batch-cache', 'plan-lookahead', 'heap-growth', 'pretenuring-off',
+  'flat-optimizer', 'bind-cores'];
+const AB_ENV: Record<EnvSwitch, string> = {
   'early-pull': 'DTRAIN_EARLY_PULL', 'batch-cache': 'DTRAIN_BATCH_CACHE', 'plan-lookahead': 'DTRAIN_PLAN_LOOKAHEAD',
   'heap-growth': 'DTRAIN_HEAP_GROWING_PERCENT', 'pretenuring-off': 'DTRAIN_PRETENURING_OFF',
   'flat-optimizer': 'DTRAIN_FLAT_OPTIMIZER',
@@ -88,9 +96,9 @@ const AB_ENV: Record<AbSwitch, string> = {
 function launch(job: string, workers: number, maxSteps: number, mode: RunMode): Promise<JobRun> {
   return new Promise((resolve, reject) => {
     // GNU time's last stderr line: CPU of the whole job, which a shared machine distorts far less than wall time.
-    const env = { ...process.env, ...(mode.off ? { [AB_ENV[mode.off]]: '0' } : {}) };
+    const env = { ...process.env, ...(mode.off && mode.off !== 'bind-cores' ? { [AB_ENV[mode.off]]: '0' } : {}) };
     const child = spawn('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, DTRAIN_BIN, 'launch', '--workers', String(workers), job, '--max-steps', String(maxSteps),
-      '--json', '--no-metrics', ...(mode.tls ? [] : ['--insecure'])], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
+      '--json', '--no-metrics', ...(mode.tls ? [] : ['--insecure']), ...(mode.bind ? ['--bind-cores'] : [])], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
@@ -140,6 +148,7 @@ async function main(): Promise<void> {
       transport: { type: 'string', default: 'both' },
       tls: { type: 'string', default: 'mtls' },
       ab: { type: 'string' },
+      'bind-cores': { type: 'boolean', default: false },
       'no-anchor': { type: 'boolean', default: false },
     },
   });
@@ -156,11 +165,15 @@ async function main(): Promise<void> {
     const jobs = Object.fromEntries(transports.map((t) => [t, writeJob(dir, t)])) as Record<Transport, string>;
     const tlsModes = values.tls === 'both' ? [true, false] : [values.tls !== 'none'];
     const ab = (values.ab ?? null) as AbSwitch | null;
-    if (ab && !(ab in AB_ENV)) throw new Error(`--ab must be one of ${Object.keys(AB_ENV).join(', ')}`);
-    const modes: RunMode[] = tlsModes.flatMap((tls) => [{ tls, off: null }, ...(ab ? [{ tls, off: ab }] : [])]);
+    if (ab && !AB_SWITCHES.includes(ab)) throw new Error(`--ab must be one of ${AB_SWITCHES.join(', ')}`);
+    // --ab bind-cores: bound runs against the same runs unbound; --bind-cores: every run bound.
+    const bind = values['bind-cores'] || ab === 'bind-cores';
+    const modes: RunMode[] = tlsModes.flatMap((tls) => [
+      { tls, bind, off: null }, ...(ab ? [{ tls, bind: bind && ab !== 'bind-cores', off: ab }] : []),
+    ]);
     const modeKey = (m: RunMode): string => `${m.tls ? 'mtls' : 'none'}${m.off ? `-no-${m.off}` : ''}`;
     // N=1 has no all-reduce: the early pull makes no difference there; the other switches do.
-    const n1Mode = (m: RunMode): RunMode => ({ tls: m.tls, off: m.off === 'early-pull' ? null : m.off });
+    const n1Mode = (m: RunMode): RunMode => ({ tls: m.tls, bind: m.bind, off: m.off === 'early-pull' ? null : m.off });
     const n1Modes = [...new Map(modes.map((m) => [modeKey(n1Mode(m)), n1Mode(m)])).values()];
     const samples: Record<string, number[]> = { torch1: [], torch2: [] };
     const record = (key: string, m: StepCost): void => {
@@ -188,7 +201,7 @@ async function main(): Promise<void> {
     const summary: Record<string, number | null> = {};
     for (const m of n1Modes) {
       const key = `n1-${modeKey(m)}`;
-      process.stdout.write(`${JSON.stringify({ ...base, n: 1, transport: 'none', tls: m.tls, off: m.off, stepMs: round3(median(samples[key])),
+      process.stdout.write(`${JSON.stringify({ ...base, n: 1, transport: 'none', tls: m.tls, bindCores: m.bind, off: m.off, stepMs: round3(median(samples[key])),
         runsMs: samples[key].map(round3), cpuMsPerStep: round3(median(samples[`cpu-${key}`])), warmupStepMs: r3(warmup(key)),
         torchStepMs: torch1 })}\n`);
     }
@@ -203,7 +216,7 @@ async function main(): Promise<void> {
         const w1 = warmup(n1Key);
         summary[`fixedCostMs_${t}_${modeKey(m)}`] = round3(fixed);
         process.stdout.write(`${JSON.stringify({
-          ...base, n: 2, transport: t, tls: m.tls, off: m.off, stepMs: round3(n2), runsMs: samples[key].map(round3), fixedCostMs: round3(fixed),
+          ...base, n: 2, transport: t, tls: m.tls, bindCores: m.bind, off: m.off, stepMs: round3(n2), runsMs: samples[key].map(round3), fixedCostMs: round3(fixed),
           cpuMsPerStep: round3(median(samples[`cpu-${key}`])),
           warmupStepMs: r3(w2), warmupFixedCostMs: w2 !== null && w1 !== null ? round3(w2 - w1) : null,
           ddpStepMs: torch2, ddpFixedCostMs: ddpFixed === null ? null : round3(ddpFixed),

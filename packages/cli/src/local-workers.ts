@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { BackendName } from '@dtrain/shared/job-spec';
 import { withWorkerAllocatorEnv } from '@dtrain/shared/process/allocator-env';
+import { BIND_CPU_ENV } from '@dtrain/shared/process/cpu-binding';
 import { DTRAIN_BIN } from './cli-paths';
 
 export const KILL_GRACE_MS = 5_000;
@@ -20,6 +21,8 @@ export interface LocalWorkerOptions {
   extraArgs?: (localRank: number) => string[];
   /** security: per-local-rank environment (TLS files and join token from launch-security.ts). */
   env?: (localRank: number) => NodeJS.ProcessEnv;
+  /** --bind-cores: the CPU each local slot's main thread is bound to (cpu-binding.ts); none when absent. */
+  cpus?: readonly number[];
   onLine: (localRank: number, line: string) => void;
   onExit: (localRank: number, code: number | null, signal: NodeJS.Signals | null, pid: number) => void;
 }
@@ -58,6 +61,9 @@ export class LocalWorkers {
     const env: NodeJS.ProcessEnv = withWorkerAllocatorEnv({
       ...process.env, ...this.options.env?.(localRank), LOCAL_RANK: String(localRank), DTRAIN_LAUNCHED: '1',
     });
+    // A replacement takes its slot's CPU, which its predecessor no longer runs on.
+    const cpu = this.options.cpus?.[localRank];
+    if (cpu !== undefined) env[BIND_CPU_ENV] = String(cpu);
     // One GPU per local worker, as torchrun users expect; harmless where no GPU exists.
     if (usesGpu && process.env.CUDA_VISIBLE_DEVICES === undefined) env.CUDA_VISIBLE_DEVICES = String(localRank);
     // DTRAIN_WORKER_NODE_ARGS: Node flags for the worker processes only (e.g. `--cpu-prof`, which

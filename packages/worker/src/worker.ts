@@ -36,6 +36,7 @@ import { Trainer } from './trainer';
 import { evaluateTestShard, heldOutReport } from './test-evaluation';
 import { modelBundle } from '@dtrain/shared/data/model-bundle';
 import { describeAllocatorEnv } from '@dtrain/shared/process/allocator-env';
+import { applyCpuBinding } from '@dtrain/shared/process/cpu-binding';
 import { applyHeapGrowth, heapGrowthOverride } from './heap-growth';
 import { applyPretenuring } from './pretenuring';
 import { FLAT_MAX_PARAMETERS, flatOptimizerEnabled } from './flat-optimizer';
@@ -100,11 +101,12 @@ interface Membership {
 export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
   const baseLog = options.log ?? ((line: string) => process.stderr.write(`[worker] ${line}\n`));
   const member: Membership = { generation: 0, rank: -1, worldSize: 0, inWorld: false, abandoned: false };
-  // Before joining: a bad DTRAIN_HEAP_GROWING_PERCENT, DTRAIN_PRETENURING_OFF or DTRAIN_FLAT_OPTIMIZER fails
-  // the worker before it takes a rank.
+  // Before joining: a bad DTRAIN_HEAP_GROWING_PERCENT, DTRAIN_PRETENURING_OFF, DTRAIN_FLAT_OPTIMIZER or
+  // DTRAIN_BIND_CPU (or a binding that cannot be made) fails the worker before it takes a rank.
   heapGrowthOverride();
   flatOptimizerEnabled();
   const pretenuring = applyPretenuring();
+  const cpuBinding = applyCpuBinding();
   const log = (line: string): void => baseLog(member.inWorld ? `rank ${member.rank}: ${line}` : line);
   const peerHost = options.peerHost ?? '127.0.0.1';
   // security: one value for the Peer server, every generation's ring and the coordinator link (re-joins too)
@@ -144,6 +146,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     log(`joined job ${joined.jobId} as worker ${joined.workerId}`);
     log(describeAllocatorEnv());
     log(pretenuring);
+    if (cpuBinding) log(cpuBinding);
     const localRank = Math.max(0, options.localRankHint ?? 0);
     const choice = await selectBackend({ requested: options.backend ?? spec.backend, localRank, log });
 

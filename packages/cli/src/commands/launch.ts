@@ -13,6 +13,7 @@ import { LocalWorkers } from '../local-workers';
 import { exitWith, loadSpecOrExit, parsePositiveInt, parseWorkerRange, type WorkerRange } from '../cli-util';
 import { createLaunchSecurity } from '../launch-security';
 import { reserveFreePort } from '../free-port';
+import { allowedCpus, assignCpus } from '@dtrain/shared/process/cpu-binding';
 
 export const WORKER_EXIT_WAIT_MS = 15_000;
 
@@ -35,6 +36,7 @@ interface LaunchFlags {
   maxRestarts: number;
   quiet?: boolean;
   insecure?: boolean;
+  bindCores?: boolean;
 }
 
 export function registerLaunchCommand(program: Command): void {
@@ -60,6 +62,7 @@ export function registerLaunchCommand(program: Command): void {
     .option('--test-perturb <spec>', 'testing only: LOCAL_RANK=STEP nudges that worker\'s weights after STEP (e.g. 1=5)')
     .option('-q, --quiet', 'no progress output')
     .option('--insecure', 'no TLS between the processes of the job (a join token is still required; logged)')
+    .option('--bind-cores', 'bind each worker\'s main thread to a CPU of its own (Linux; at most one worker per CPU)')
     .action(async (jobPath: string, flags: LaunchFlags) => {
       if (flags.backend && !BACKENDS.includes(flags.backend)) exitWith(2, `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
       if (!Number.isInteger(flags.maxRestarts) || flags.maxRestarts < 0) exitWith(2, `--max-restarts must be an integer >= 0, got ${flags.maxRestarts}`);
@@ -82,6 +85,14 @@ export function registerLaunchCommand(program: Command): void {
       process.on('SIGTERM', onSignal);
 
       const { min, max } = flags.workers;
+      let cpus: number[] | undefined;
+      if (flags.bindCores) {
+        try {
+          cpus = assignCpus(max, allowedCpus());
+        } catch (err) {
+          exitWith(2, (err as Error).message);
+        }
+      }
       let replacements = 0;
       // security: ephemeral CA, one certificate per worker slot (MAX of them: a replacement process
       // reuses its slot's certificate) and a join token, with no flag needed.
@@ -115,6 +126,7 @@ export function registerLaunchCommand(program: Command): void {
             coordinator: coordinatorAddress,
             backend: flags.backend,
             env: launchSecurity.workerEnv, // security: for first and replacement processes alike
+            cpus,
             metricsBasePort: flags.metrics ? flags.workerMetricsPort : undefined,
             extraArgs: (r) => [
               ...(delay.has(r) ? ['--test-delay-ms', String(delay.get(r))] : []),
@@ -139,6 +151,7 @@ export function registerLaunchCommand(program: Command): void {
           });
           workers.start();
           display.line(`[launcher] started ${max} worker process(es): pids ${workers.pids.join(', ')}`);
+          if (cpus) display.line(`[launcher] --bind-cores: worker main threads on CPUs ${cpus.join(', ')}`);
         },
       });
       let result: JobResult = run.result;
