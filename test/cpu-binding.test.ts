@@ -46,11 +46,13 @@ describe('CPU binding', () => {
       const line = m.bindMainThread(${cpu});
       const fs = require('node:fs');
       const threads = fs.readdirSync('/proc/self/task').map(Number).filter((t) => t !== process.pid);
-      console.log(JSON.stringify({ line, main: m.allowedCpus(), others: threads.map((t) => m.allowedCpus(process.pid, t)) }));
+      const others = threads.map((t) => m.allowedCpus(process.pid, t));
+      console.log(JSON.stringify({ line, main: m.allowedCpus(), others }));
     });`;
     const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { line: string; main: number[]; others: number[][] };
+    type Threads = { line: string; main: number[]; others: number[][] };
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Threads;
     expect(out.line).toBe(`CPU binding: main thread on CPU ${cpu} (GC, compiler and I/O threads unbound)`);
     expect(out.main).toEqual([cpu]);
     // V8's platform threads and libuv's were started before the binding and keep the process's CPUs.
@@ -61,7 +63,8 @@ describe('CPU binding', () => {
   it('dtrain launch --bind-cores: each worker logs the CPU it reads back, and the job trains', async () => {
     const dir = tempDir();
     const job = writeJob(dir, smallMnistJob({ dataset: { kind: 'mnist', shape: 'flat', limit: 256 } }));
-    const run = await runDtrain(['launch', '--workers', '2', '--bind-cores', job, '--json', '--no-metrics', '--insecure']);
+    const args = ['launch', '--workers', '2', '--bind-cores', job, '--json', '--no-metrics', '--insecure'];
+    const run = await runDtrain(args);
     expect(run.code, run.stderr.slice(-2000)).toBe(0);
     const cpus = allowedCpus().slice(0, 2);
     expect(run.stderr).toContain(`[launcher] --bind-cores: worker main threads on CPUs ${cpus.join(', ')}`);

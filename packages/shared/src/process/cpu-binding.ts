@@ -3,13 +3,14 @@
 // core), and it then waits behind that thread instead of running on the other core. On the 2-core VMs we
 // measured (Linux 6.18, EEVDF), the two ranks' all-reduce ends were 1 ms apart in one step of ten, and
 // the late rank carried that into the next step. Keeping each worker's main thread on a core of its own
-// (`dtrain launch --bind-cores`, as `mpirun --bind-to core` does) removed most of it: the 9.7 KB
-// small-step job at N=2 over tcp took 1.11-1.19 ms per step bound against 1.29-1.65 ms unbound, four
-// interleaved pairs. Only the main thread is bound: V8's GC and compiler threads and libuv's I/O threads
-// were started before it and keep floating, so they use whichever core is idle. The worker binds itself
-// (DTRAIN_BIND_CPU, set per slot by the launcher), so a restarted or separately started worker binds the
-// same way. Linux only: Node has no affinity call, so the binding is util-linux's `taskset -p`, checked by
-// reading the thread's allowed CPUs back.
+// (`dtrain launch --bind-cores`, as `mpirun --bind-to core` does) cut the 9.7 KB small-step job at N=2
+// over tcp to 1.11-1.22 ms per step from 1.27-1.65 ms (7 interleaved pairs); bench:small-step's fixed cost
+// was 0.72-1.00 ms bound and 0.83-1.20 ms unbound, the unbound run faster in 2 of 5 pairs (README).
+// Only the main thread is bound: V8's GC and compiler threads and libuv's I/O threads were started before
+// it and keep floating, so they use whichever core is idle. The worker binds itself (DTRAIN_BIND_CPU, set
+// per slot by the launcher), so a restarted or separately started worker binds the same way. Off by
+// default: on a machine shared with other jobs a bound thread cannot leave a busy core. Linux only: Node
+// has no affinity call, so the binding is util-linux's `taskset -p`, checked by reading it back.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
@@ -120,7 +121,8 @@ export function bindMainThread(cpu: number): string {
     throw new CpuBindingError(cpu, allowed, `cannot bind to CPU ${cpu}: ${why}`);
   }
   if (r.status !== 0) {
-    throw new CpuBindingError(cpu, allowed, `cannot bind to CPU ${cpu}: taskset exited ${r.status}: ${r.stderr.trim()}`);
+    throw new CpuBindingError(cpu, allowed,
+      `cannot bind to CPU ${cpu}: taskset exited ${r.status}: ${r.stderr.trim()}`);
   }
   const now = allowedCpus();
   if (now.length !== 1 || now[0] !== cpu) {
