@@ -138,6 +138,21 @@ describe('dtrain launch failures', () => {
     expect(await waitForExit(workerPids(run.stderr()))).toEqual([]);
   });
 
+  it('workers that all fail before the first world (a CPU they may not use) fail the job at once', async () => {
+    const dir = tempDir();
+    const job = writeJob(dir, smallMnistJob({ name: 'bad-binding' }));
+    // A 10-minute rendezvous timeout: only the launcher's check can end this job with the exit below.
+    const run = await runDtrain(['launch', '--workers', '2', job, '--json', '--no-metrics', '--insecure',
+      '--rendezvous-timeout', '600000'], { env: { ...process.env, DTRAIN_BIND_CPU: '4096' } });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('worker failed: CpuBindingError: cannot bind to CPU 4096');
+    const summary = lastJsonLine(run.stdout);
+    expect(summary).toMatchObject({ status: 'failed', errorCode: 'WorkerExitedError', steps: 0 });
+    expect(String(summary.error)).toMatch(new RegExp('^worker process \\d \\(pid \\d+\\) exited with code 1 before ' +
+      'the first world formed; [01] worker process\\(es\\) left, fewer than the 2 the job needs$'));
+    expect(await waitForExit(workerPids(run.stderr))).toEqual([]);
+  });
+
   it('a data file that does not exist fails the job with its path, exit 1, a JSON summary, and leaves no worker', async () => {
     const dir = tempDir();
     const job = writeJob(dir, {
