@@ -30,6 +30,8 @@ describe('CPU binding', () => {
     }
     expect(refused).toBeInstanceOf(CpuBindingError);
     expect((refused as CpuBindingError).allowed).toEqual([0, 1]);
+    expect((refused as CpuBindingError).slots).toBe(3);
+    expect((refused as CpuBindingError).cpu).toBeNull();
     expect((refused as CpuBindingError).message).toBe('--bind-cores: 3 worker processes but only 2 CPU(s) ' +
       'allowed here (0-1); start at most 2 or drop --bind-cores');
     expect(boundCpu({})).toBeNull();

@@ -96,7 +96,6 @@ export function registerLaunchCommand(program: Command): void {
         }
       }
       let replacements = 0;
-      let worldFormed = false;
       // security: ephemeral CA, one certificate per worker slot (MAX of them: a replacement process
       // reuses its slot's certificate) and a join token, with no flag needed.
       const launchSecurity = await createLaunchSecurity({
@@ -123,10 +122,7 @@ export function registerLaunchCommand(program: Command): void {
         tty,
         beforeStart: (coordinator, display) => {
           // One line per world change, as it happens.
-          coordinator.on('world', (change: WorldChange) => {
-            worldFormed = true;
-            display.line(`[launcher] ${describeWorldChange(change)}`);
-          });
+          coordinator.on('world', (change: WorldChange) => display.line(`[launcher] ${describeWorldChange(change)}`));
           workers = new LocalWorkers({
             count: max,
             coordinator: coordinatorAddress,
@@ -152,12 +148,13 @@ export function registerLaunchCommand(program: Command): void {
                 display.line(`[launcher] ${what}; started replacement pid ${newPid} (${replacements} of ${flags.maxRestarts}), it joins the running world`);
               } else {
                 display.line(`[launcher] ${what}; no replacement (${flags.maxRestarts === 0 ? 'no --max-restarts' : `all ${flags.maxRestarts} replacements used`})`);
-                // Before the first world, fewer live processes than MIN can never form one: fail the job
-                // instead of waiting out --rendezvous-timeout (a bad environment fails every worker at once).
-                // The grace lets a failure the worker reported itself (its own error) land first.
+                // Before the first world (the job leaves 'rendezvous' for good when it forms), fewer live
+                // processes than MIN can never form one: fail the job instead of waiting out
+                // --rendezvous-timeout (a bad environment fails every worker at once). The grace lets a
+                // failure the worker reported itself (its own error) land first.
                 setTimeout(() => {
                   const left = workers?.running ?? 0;
-                  if (worldFormed || left >= min || coordinator.jobState !== 'rendezvous') return;
+                  if (left >= min || coordinator.jobState !== 'rendezvous') return;
                   coordinator.abort(`${what} before the first world formed; ${left} worker process(es) left, ` +
                     `fewer than the ${min} the job needs`, 'WorkerExitedError', -1);
                 }, REPORT_GRACE_MS);

@@ -20,15 +20,18 @@ export const BIND_CPU_ENV = 'DTRAIN_BIND_CPU';
 /** A CPU binding that was asked for and could not be made. */
 export class CpuBindingError extends Error {
   override readonly name = 'CpuBindingError';
+  /** The CPU a worker was to bind to (null: a launcher placement that does not fit). */
+  readonly cpu: number | null;
+  /** Worker processes the launcher was to place (null: one worker's own binding). */
+  readonly slots: number | null;
+  /** The CPUs this process may run on. */
+  readonly allowed: readonly number[];
 
-  constructor(
-    /** The CPU asked for (or the number of processes to place, for a placement that does not fit). */
-    readonly cpu: number,
-    /** The CPUs this process may run on. */
-    readonly allowed: readonly number[],
-    message: string,
-  ) {
+  constructor(message: string, fields: { cpu?: number; slots?: number; allowed: readonly number[] }) {
     super(message);
+    this.cpu = fields.cpu ?? null;
+    this.slots = fields.slots ?? null;
+    this.allowed = fields.allowed;
   }
 }
 
@@ -78,8 +81,8 @@ export function allowedCpus(pid = process.pid, tid = pid): number[] {
  */
 export function assignCpus(slots: number, allowed: readonly number[]): number[] {
   if (slots > allowed.length) {
-    throw new CpuBindingError(slots, allowed, `--bind-cores: ${slots} worker processes but only ${allowed.length} ` +
-      `CPU(s) allowed here (${formatCpuList(allowed)}); start at most ${allowed.length} or drop --bind-cores`);
+    throw new CpuBindingError(`--bind-cores: ${slots} worker processes but only ${allowed.length} CPU(s) allowed ` +
+      `here (${formatCpuList(allowed)}); start at most ${allowed.length} or drop --bind-cores`, { slots, allowed });
   }
   return allowed.slice(0, slots);
 }
@@ -106,28 +109,29 @@ export function boundCpu(env: NodeJS.ProcessEnv = process.env): number | null {
  */
 export function bindMainThread(cpu: number): string {
   if (process.platform !== 'linux') {
-    throw new CpuBindingError(cpu, [], `cannot bind to CPU ${cpu}: CPU binding needs Linux (${process.platform})`);
+    throw new CpuBindingError(`cannot bind to CPU ${cpu}: CPU binding needs Linux (${process.platform})`,
+      { cpu, allowed: [] });
   }
   const allowed = allowedCpus();
   if (!allowed.includes(cpu)) {
-    throw new CpuBindingError(cpu, allowed,
-      `cannot bind to CPU ${cpu}: this process may run on CPUs ${formatCpuList(allowed)} only`);
+    throw new CpuBindingError(`cannot bind to CPU ${cpu}: this process may run on CPUs ${formatCpuList(allowed)} only`,
+      { cpu, allowed });
   }
   // Without -a, taskset sets the affinity of the one thread whose id it is given: the main thread.
   const r = spawnSync('taskset', ['-p', '-c', String(cpu), String(process.pid)], { encoding: 'utf8' });
   if (r.error) {
     const why = (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'taskset (util-linux) is not installed'
       : r.error.message;
-    throw new CpuBindingError(cpu, allowed, `cannot bind to CPU ${cpu}: ${why}`);
+    throw new CpuBindingError(`cannot bind to CPU ${cpu}: ${why}`, { cpu, allowed });
   }
   if (r.status !== 0) {
-    throw new CpuBindingError(cpu, allowed,
-      `cannot bind to CPU ${cpu}: taskset exited ${r.status}: ${r.stderr.trim()}`);
+    throw new CpuBindingError(`cannot bind to CPU ${cpu}: taskset exited ${r.status}: ${r.stderr.trim()}`,
+      { cpu, allowed });
   }
   const now = allowedCpus();
   if (now.length !== 1 || now[0] !== cpu) {
-    throw new CpuBindingError(cpu, allowed,
-      `cannot bind to CPU ${cpu}: the main thread may still run on CPUs ${formatCpuList(now)}`);
+    throw new CpuBindingError(`cannot bind to CPU ${cpu}: the main thread may still run on CPUs ${formatCpuList(now)}`,
+      { cpu, allowed });
   }
   return `CPU binding: main thread on CPU ${cpu} (GC, compiler and I/O threads unbound)`;
 }
