@@ -66,6 +66,20 @@ describe.each(['grpc', 'tcp'] as const)('ring all-reduce between processes, tran
     });
   }
 
+  it('sums exactly into views of a reduction buffer in wasm memory (a worker\'s fused buffer), N=3', async () => {
+    const lengths = [7, 1001, 70_001];
+    const r = ring(3, () => ({ scenario: 'sums', lengths, steps: 2, chunkBytes: 64 * 1024, reductionBuffer: true }));
+    expect((await r.exits()).map((e) => e.code)).toEqual([0, 0, 0]);
+    expect(eventsOf(r, 'error')).toEqual([]);
+    const results = eventsOf(r, 'result');
+    expect(results).toHaveLength(3 * lengths.length * 2);
+    for (const e of results) {
+      const expected = new Float32Array(e.length as number);
+      for (let i = 0; i < expected.length; i++) expected[i] = expectedSum(3, i, e.step as number);
+      expect({ step: e.step, bad: e.bad, checksum: e.checksum }).toEqual({ step: e.step, bad: 0, checksum: checksum(expected) });
+    }
+  });
+
   it('broadcast gives the root buffer on every rank', async () => {
     const length = 100_003;
     const root = 1;

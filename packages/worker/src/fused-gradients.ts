@@ -13,6 +13,7 @@
 // Agreement this way costs no extra round trip and can never split the world across steps.
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
+import { f32AddKernel } from './collective/f32-add-kernel';
 
 export const CONTROL_SLOTS = 4;
 export const SLOT_STOP_VOTES = 0;
@@ -46,7 +47,8 @@ export class FusedGradients {
       return entry;
     });
     this.gradientLength = offset;
-    this.buffer = new Float32Array(offset + CONTROL_SLOTS);
+    // In wasm memory, so the all-reduce adds into it without copying it (f32-add-kernel.ts).
+    this.buffer = f32AddKernel().allocateReductionBuffer(offset + CONTROL_SLOTS);
   }
 
   static forModel(model: tf.LayersModel): FusedGradients {

@@ -1,6 +1,7 @@
 // The ring's reduction kernel (f32-add-kernel.ts): the wasm SIMD path must give exactly the float32
 // sums of a scalar reference (Math.fround of each add), for sources in ordinary memory and in its
-// own receive buffers, at every length around its block and lane boundaries.
+// own receive buffers, at every length around its block and lane boundaries; and into a reduction
+// buffer in wasm memory (in place), from receive buffers beside it and from ordinary memory.
 import { describe, expect, it } from 'vitest';
 import { f32AddKernel, jsF32AddKernel, type F32AddKernel } from '../src/collective/f32-add-kernel';
 
@@ -50,6 +51,34 @@ describe.each(kernels)('f32 add kernel (%s)', (_name, kernel) => {
       const expected = reference(dst, 2, src);
       kernel.addInto(dst, 2, src);
       expect(firstDifference(dst, expected)).toBe(-1);
+    } finally {
+      slot.release();
+    }
+  });
+});
+
+describe.each(kernels)('reduction buffers (%s kernel)', (_name, kernel) => {
+  it('are zeroed, and adds into them are exact from ordinary memory and from receive buffers made after them', () => {
+    const n = 100_003;
+    const buffer = kernel.allocateReductionBuffer(n + 13);
+    expect(buffer).toHaveLength(n + 13);
+    expect(buffer.every((x) => x === 0)).toBe(true);
+    buffer.set(values(n + 13, 11, 1e4));
+    const slot = kernel.allocateReceiveBuffer(n * 4 + 8);
+    try {
+      // The wasm kernel hands out the receive slots of the newest reduction buffer's memory.
+      expect(slot.buffer.buffer === buffer.buffer).toBe(kernel.kind === 'wasm-simd');
+      for (const n2 of LENGTHS) {
+        const fromSlot = new Float32Array(slot.buffer.buffer, slot.buffer.byteOffset, n2);
+        fromSlot.set(values(n2, n2 + 17, 1e-2));
+        const ordinary = values(n2, n2 + 19, 3);
+        const view = buffer.subarray(7); // a view at an unaligned element, as a caller may pass
+        for (const src of [fromSlot, ordinary]) {
+          const expected = reference(view, 5, src);
+          kernel.addInto(view, 5, src);
+          expect(firstDifference(view, expected)).toBe(-1);
+        }
+      }
     } finally {
       slot.release();
     }
