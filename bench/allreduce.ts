@@ -5,6 +5,13 @@
 //    "secondsOverGloo","tcpGBps","busbwOverTcp",...}
 // --transport grpc|tcp|both (default both). Gloo is skipped (fields null) when torch is missing.
 // algbw = bytes / time; busbw = algbw * 2(N-1)/N (the per-link traffic of a ring, as NCCL/Gloo report).
+// Two times per line: medianSeconds is the median over iterations of the slowest rank's time (busbwGBps),
+// rank0MedianSeconds the median of rank 0's own times (rank0BusbwGBps), which is what the Gloo anchor
+// reports for Gloo; busbwOverGloo and secondsOverGloo compare those like for like, and
+// busbwOverGlooSlowestRank gives the stricter ratio (what earlier runs reported as busbwOverGloo).
+// --gloo-cpu also runs bench/gloo-cpu-anchor.py: Gloo's CPU per rank per all-reduce, measured as the
+// ranks here measure theirs (glooCpuSecondsPerRankPerIter, cpuOverGloo), which a shared machine moves
+// far less than time.
 // Also prints the gRPC transport alone (one Pull stream, same codec/options, no reduction).
 // --compression none|fp16|both (default both) runs each ring with that wire format; every line has a
 // `compression` field. busbw is always computed on the float32 buffer size (what the user
@@ -38,6 +45,7 @@ import * as grpc from '@grpc/grpc-js';
 import { codecStats, encodeChunkId, type IncomingChunk } from '../packages/worker/src/collective/gradient-chunk-codec';
 import { PEER_CHANNEL_OPTIONS, PEER_SERVER_OPTIONS, pullMethod } from '../packages/worker/src/collective/peer-service';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
+import { f32AddKernel } from '../packages/worker/src/collective/f32-add-kernel';
 import { measureHttp2Throughput } from './http2-throughput';
 import { measureTcpThroughput } from './tcp-throughput';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
@@ -97,6 +105,9 @@ interface WorkerResult {
 
 async function worker(cfg: WorkerConfig): Promise<void> {
   const security = rankSecurity(cfg.tls);
+  // One buffer for every size, allocated before any connection as a worker's fused buffer is: the
+  // transport's receive buffers then share its wasm memory, and adds copy nothing (f32-add-kernel.ts).
+  const reduction = f32AddKernel().allocateReductionBuffer((Math.max(...cfg.sizesMB) * MB) / 4);
   const server = await startPeerServer({ host: cfg.host ?? '127.0.0.1', port: 0, security });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
   const collective = createRingCollective(server, {
@@ -106,7 +117,7 @@ async function worker(cfg: WorkerConfig): Promise<void> {
   applyPretenuring(); // as a dtrain worker does before it trains
   let step = 0;
   for (const sizeMB of cfg.sizesMB) {
-    const buffer = new Float32Array((sizeMB * MB) / 4);
+    const buffer = reduction.subarray(0, (sizeMB * MB) / 4);
     // As a dtrain worker does for a world all-reducing a model of this size.
     applyHeapGrowth({ transport: cfg.transport, worldSize: cfg.worldSize, gradientBytes: buffer.byteLength });
     const seconds: number[] = [];
@@ -226,11 +237,9 @@ interface GlooLine {
 
 const ANCHORS_DIR = process.env.DTRAIN_ANCHORS_DIR ?? '/work/shared/anchors';
 
-/** Gloo's all-reduce on the same machine, same sizes, now (null when PyTorch is missing). */
-export async function runGloo(worldSize: number, sizesMB: number[], tunedAllocator = false): Promise<GlooLine[] | null> {
-  const child = spawn('/usr/bin/python3', [join(ANCHORS_DIR, 'gloo_allreduce.py'), String(worldSize), ...sizesMB.map(String)], {
-    stdio: ['ignore', 'pipe', 'pipe'], env: tunedAllocator ? withWorkerAllocatorEnv(process.env) : process.env,
-  });
+/** Runs a Python anchor; its JSON lines, or null (the reason on stderr) when it fails, e.g. without PyTorch. */
+async function runAnchor<T>(what: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<T[] | null> {
+  const child = spawn('/usr/bin/python3', args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -240,10 +249,28 @@ export async function runGloo(worldSize: number, sizesMB: number[], tunedAllocat
     child.once('exit', resolve);
   });
   if (code !== 0) {
-    process.stderr.write(`gloo anchor unavailable (exit ${code}): ${err.trim().split('\n').pop() ?? ''}\n`);
+    process.stderr.write(`${what} unavailable (exit ${code}): ${err.trim().split('\n').pop() ?? ''}\n`);
     return null;
   }
-  return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as GlooLine);
+  return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as T);
+}
+
+/** Gloo's all-reduce on the same machine, same sizes, now (null when PyTorch is missing). */
+export async function runGloo(worldSize: number, sizesMB: number[], tunedAllocator = false): Promise<GlooLine[] | null> {
+  return runAnchor<GlooLine>('gloo anchor', [join(ANCHORS_DIR, 'gloo_allreduce.py'), String(worldSize), ...sizesMB.map(String)],
+    tunedAllocator ? withWorkerAllocatorEnv(process.env) : process.env);
+}
+
+interface GlooCpuLine {
+  mb: number;
+  cpu_s_per_rank_per_iter: number;
+  sys_s_per_rank_per_iter: number;
+}
+
+/** Gloo's CPU per rank per all-reduce (bench/gloo-cpu-anchor.py), or null when PyTorch is missing. */
+function runGlooCpu(worldSize: number, sizesMB: number[], iters: number): Promise<GlooCpuLine[] | null> {
+  const script = fileURLToPath(new URL('./gloo-cpu-anchor.py', import.meta.url));
+  return runAnchor<GlooCpuLine>('gloo cpu anchor', [script, String(worldSize), String(iters), ...sizesMB.map(String)]);
 }
 
 /** One ring configuration, run as worldSize processes of this script. */
@@ -286,6 +313,7 @@ async function main(): Promise<void> {
       'skip-ceilings': { type: 'boolean', default: false },
       algorithm: { type: 'string', default: 'auto' },
       barrier: { type: 'boolean', default: false },
+      'gloo-cpu': { type: 'boolean', default: false },
     },
   });
   if (values.worker) {
@@ -316,6 +344,7 @@ async function main(): Promise<void> {
   const lines: Array<Record<string, number | string | boolean | null>> = [];
   for (const n of values.n.split(',').map(Number)) {
     const gloo = values['no-gloo'] ? null : await runGloo(n, sizesMB, values['gloo-allocator'] === 'tuned');
+    const glooCpu = values['gloo-cpu'] && !values['no-gloo'] ? await runGlooCpu(n, sizesMB, Number(values.iters)) : null;
     for (const transport of transports) for (const compression of compressions) for (const tls of tlsModes) {
     const results = await runRing({
       worldSize: n, sizesMB, warmup: Number(values.warmup), warmupMB: Number(values['warmup-mb']), iters: Number(values.iters),
@@ -326,9 +355,14 @@ async function main(): Promise<void> {
       // An iteration lasts until its slowest rank is done.
       const iterSeconds = perRank[0].seconds.map((_, i) => Math.max(...perRank.map((r) => r.seconds[i])));
       const seconds = median(iterSeconds);
+      // The anchor times rank 0 only: this is the same statistic for the ring.
+      const rank0Seconds = median(perRank.find((r) => r.rank === 0)?.seconds ?? iterSeconds);
       const bytes = sizeMB * MB; // the float32 buffer, whatever the wire format
       const algbw = bytes / seconds / 1e9;
       const busbw = (algbw * 2 * (n - 1)) / n;
+      const rank0Busbw = ((bytes / rank0Seconds / 1e9) * 2 * (n - 1)) / n;
+      const cpu = perRank.reduce((s, r) => s + r.cpuSecondsPerIter, 0) / perRank.length;
+      const gc = glooCpu?.find((l) => l.mb === sizeMB) ?? null;
       const g = gloo?.find((l) => l.mb === sizeMB) ?? null;
       const glooBusbw = g ? g.busbw_MBps / 1000 : null;
       lines.push({
@@ -336,14 +370,16 @@ async function main(): Promise<void> {
         warmupIters: perRank[0].warmupIters,
         ...(values.barrier ? { barrier: true } : {}),
         medianSeconds: +seconds.toFixed(5),
+        rank0MedianSeconds: +rank0Seconds.toFixed(5),
         minSeconds: +Math.min(...iterSeconds).toFixed(5),
         algbwGBps: +algbw.toFixed(3),
         busbwGBps: +busbw.toFixed(3),
+        rank0BusbwGBps: +rank0Busbw.toFixed(3),
         wireBytesSentPerRank: perRank[0].bytesSent,
         alignedPayloads: perRank.reduce((s, r) => s + r.alignedPayloads, 0),
         copiedPayloads: perRank.reduce((s, r) => s + r.copiedPayloads, 0),
         // Mean over ranks; CPU time is what TLS adds, and unlike wall time a busy machine barely moves it.
-        cpuSecondsPerRankPerIter: +(perRank.reduce((s, r) => s + r.cpuSecondsPerIter, 0) / perRank.length).toFixed(5),
+        cpuSecondsPerRankPerIter: +cpu.toFixed(5),
         systemSecondsPerRankPerIter: +(perRank.reduce((s, r) => s + r.systemSecondsPerIter, 0) / perRank.length).toFixed(5),
         gcMsPerRankPerIter: +(perRank.reduce((s, r) => s + r.gcMsPerIter, 0) / perRank.length).toFixed(3),
         majorGcsPerRankPerIter: +(perRank.reduce((s, r) => s + r.majorGcsPerIter, 0) / perRank.length).toFixed(3),
@@ -351,8 +387,12 @@ async function main(): Promise<void> {
         glooMedianSeconds: g ? +g.median_s.toFixed(5) : null,
         glooBusbwGBps: glooBusbw === null ? null : +glooBusbw.toFixed(3),
         glooAllocator: values['gloo-allocator'],
-        busbwOverGloo: glooBusbw === null ? null : +(busbw / glooBusbw).toFixed(3),
-        secondsOverGloo: g ? +(seconds / g.median_s).toFixed(3) : null,
+        busbwOverGloo: glooBusbw === null ? null : +(rank0Busbw / glooBusbw).toFixed(3),
+        busbwOverGlooSlowestRank: glooBusbw === null ? null : +(busbw / glooBusbw).toFixed(3),
+        secondsOverGloo: g ? +(rank0Seconds / g.median_s).toFixed(3) : null,
+        glooCpuSecondsPerRankPerIter: gc ? +gc.cpu_s_per_rank_per_iter.toFixed(5) : null,
+        glooSystemSecondsPerRankPerIter: gc ? +gc.sys_s_per_rank_per_iter.toFixed(5) : null,
+        cpuOverGloo: gc ? +(cpu / gc.cpu_s_per_rank_per_iter).toFixed(3) : null,
       });
     }
     }
