@@ -256,9 +256,10 @@ async function runAnchor<T>(what: string, args: string[], env: NodeJS.ProcessEnv
 }
 
 /** Gloo's all-reduce on the same machine, same sizes, now (null when PyTorch is missing). */
-export async function runGloo(worldSize: number, sizesMB: number[], tunedAllocator = false): Promise<GlooLine[] | null> {
-  return runAnchor<GlooLine>('gloo anchor', [join(ANCHORS_DIR, 'gloo_allreduce.py'), String(worldSize), ...sizesMB.map(String)],
-    tunedAllocator ? withWorkerAllocatorEnv(process.env) : process.env);
+export function runGloo(worldSize: number, sizesMB: number[], tunedAllocator = false): Promise<GlooLine[] | null> {
+  const script = join(ANCHORS_DIR, 'gloo_allreduce.py');
+  const env = tunedAllocator ? withWorkerAllocatorEnv(process.env) : process.env;
+  return runAnchor<GlooLine>('gloo anchor', [script, String(worldSize), ...sizesMB.map(String)], env);
 }
 
 interface GlooCpuLine {
@@ -344,7 +345,8 @@ async function main(): Promise<void> {
   const lines: Array<Record<string, number | string | boolean | null>> = [];
   for (const n of values.n.split(',').map(Number)) {
     const gloo = values['no-gloo'] ? null : await runGloo(n, sizesMB, values['gloo-allocator'] === 'tuned');
-    const glooCpu = values['gloo-cpu'] && !values['no-gloo'] ? await runGlooCpu(n, sizesMB, Number(values.iters)) : null;
+    const wantGlooCpu = values['gloo-cpu'] && !values['no-gloo'];
+    const glooCpu = wantGlooCpu ? await runGlooCpu(n, sizesMB, Number(values.iters)) : null;
     for (const transport of transports) for (const compression of compressions) for (const tls of tlsModes) {
     const results = await runRing({
       worldSize: n, sizesMB, warmup: Number(values.warmup), warmupMB: Number(values['warmup-mb']), iters: Number(values.iters),
