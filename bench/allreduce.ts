@@ -3,7 +3,9 @@
 // run. One JSON line per (N, transport, compression, size) on stdout:
 //   {"n","sizeMB","transport","medianSeconds","algbwGBps","busbwGBps","glooBusbwGBps","busbwOverGloo",
 //    "secondsOverGloo","tcpGBps","busbwOverTcp",...}
-// --transport grpc|tcp|both (default both). Gloo is skipped (fields null) when torch is missing.
+// --chunk-kb N|auto (default auto: the chunk size the coordinator gives a world of N ranks on this host,
+// collective-chunking.ts; every line has chunkKB). --transport grpc|tcp|both (default both).
+// Gloo is skipped (fields null) when torch is missing.
 // algbw = bytes / time; busbw = algbw * 2(N-1)/N (the per-link traffic of a ring, as NCCL/Gloo report).
 // Two times per line: medianSeconds is the median over iterations of the slowest rank's time (busbwGBps),
 // rank0MedianSeconds the median of rank 0's own times (rank0BusbwGBps), which is what the Gloo anchor
@@ -36,7 +38,7 @@
 //   node --import tsx bench/allreduce.ts --transport tcp --compression none --skip-ceilings --no-gloo
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +48,7 @@ import { codecStats, encodeChunkId, type IncomingChunk } from '../packages/worke
 import { PEER_CHANNEL_OPTIONS, PEER_SERVER_OPTIONS, pullMethod } from '../packages/worker/src/collective/peer-service';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
 import { f32AddKernel } from '../packages/worker/src/collective/f32-add-kernel';
+import { chooseChunkBytes } from '../packages/shared/src/collective-chunking';
 import { measureHttp2Throughput } from './http2-throughput';
 import { measureTcpThroughput } from './tcp-throughput';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
@@ -304,7 +307,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string', default: '3' },
       'warmup-mb': { type: 'string', default: '256' },
       iters: { type: 'string', default: '8' },
-      'chunk-kb': { type: 'string', default: '1024' },
+      'chunk-kb': { type: 'string', default: 'auto' },
       'tcp-mb': { type: 'string', default: '256' },
       compression: { type: 'string', default: 'both' },
       tls: { type: 'string', default: 'both' },
@@ -339,7 +342,10 @@ async function main(): Promise<void> {
   }
   const algorithm = values.algorithm === 'ring' ? 'ring' : 'auto';
   const transports: Transport[] = transportArg === 'both' ? ['grpc', 'tcp'] : [transportArg];
-  const chunkBytes = Number(values['chunk-kb']) * 1024;
+  // auto: what the coordinator gives a world of n ranks on this host (collective-chunking.ts).
+  const chunkBytesFor = (n: number, transport: Transport): number => (values['chunk-kb'] === 'auto'
+    ? chooseChunkBytes({ transport, hosts: [{ hostname: 'local', ranks: n, cpus: availableParallelism() }] }).bytes
+    : Number(values['chunk-kb']) * 1024);
   const skipCeilings = values['skip-ceilings'];
   const tcpBefore = skipCeilings ? { bytes: 0, gbps: NaN } : await measureTcpThroughput(Number(values['tcp-mb']) * MB);
   const lines: Array<Record<string, number | string | boolean | null>> = [];
@@ -348,6 +354,7 @@ async function main(): Promise<void> {
     const wantGlooCpu = values['gloo-cpu'] && !values['no-gloo'];
     const glooCpu = wantGlooCpu ? await runGlooCpu(n, sizesMB, Number(values.iters)) : null;
     for (const transport of transports) for (const compression of compressions) for (const tls of tlsModes) {
+    const chunkBytes = chunkBytesFor(n, transport);
     const results = await runRing({
       worldSize: n, sizesMB, warmup: Number(values.warmup), warmupMB: Number(values['warmup-mb']), iters: Number(values.iters),
       chunkBytes, compression, transport, algorithm, tls, barrier: values.barrier,
@@ -404,13 +411,14 @@ async function main(): Promise<void> {
     return;
   }
   const tcpAfter = await measureTcpThroughput(Number(values['tcp-mb']) * MB);
-  const grpcOneWay = await grpcOneWayServer(Number(values['tcp-mb']) * MB, chunkBytes);
+  const oneWayChunkBytes = chunkBytesFor(2, 'grpc');
+  const grpcOneWay = await grpcOneWayServer(Number(values['tcp-mb']) * MB, oneWayChunkBytes);
   // node:http2 under grpc-js: what any gRPC data path in Node can reach at best.
   const http2 = await measureHttp2Throughput(Number(values['tcp-mb']) * MB);
   // The machine is shared: use the better of the two ceilings, so ratios are not flattered.
   const tcp = Math.max(tcpBefore.gbps, tcpAfter.gbps);
   process.stdout.write(`${JSON.stringify({ tcp: { bytes: tcpBefore.bytes, gbpsBefore: +tcpBefore.gbps.toFixed(3), gbpsAfter: +tcpAfter.gbps.toFixed(3) } })}\n`);
-  process.stdout.write(`${JSON.stringify({ grpcOneWayStream: { bytes: Number(values['tcp-mb']) * MB, chunkKB: chunkBytes / 1024, gbps: +grpcOneWay.toFixed(3) } })}\n`);
+  process.stdout.write(`${JSON.stringify({ grpcOneWayStream: { bytes: Number(values['tcp-mb']) * MB, chunkKB: oneWayChunkBytes / 1024, gbps: +grpcOneWay.toFixed(3) } })}\n`);
   process.stdout.write(`${JSON.stringify({ http2OneWayStream: { bytes: http2.bytes, gbps: +http2.gbps.toFixed(3) } })}\n`);
   for (const line of lines) {
     const plain = lines.find((l) => !l.tls && l.n === line.n && l.sizeMB === line.sizeMB && l.compression === line.compression && l.transport === line.transport);

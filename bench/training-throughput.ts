@@ -6,11 +6,12 @@
 //   node --import tsx bench/training-throughput.ts [--n 1,2,4] [--steps 60] [--transport both]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
+import { chooseChunkBytes } from '../packages/shared/src/collective-chunking';
 import { selectBackend } from '../packages/worker/src/backend/select-backend';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
 import { Trainer } from '../packages/worker/src/trainer';
@@ -37,10 +38,6 @@ async function rank(cfg: RankConfig): Promise<void> {
   const choice = await selectBackend({ requested: 'auto', localRank: cfg.rank, log: () => undefined });
   const server = await startPeerServer({ host: '127.0.0.1', port: 0 });
   const ring = await fileRendezvous(cfg.dir, cfg.rank, cfg.worldSize, server.address);
-  const collective = createRingCollective(server, {
-    jobId: 'bench-train', generation: 1, rank: cfg.rank, worldSize: cfg.worldSize, ring,
-    chunkBytes: 1 << 20, timeoutMs: 60_000, transport: cfg.transport,
-  });
   const model = tf.sequential({
     layers: [
       tf.layers.dense({ inputShape: [784], units: 256, activation: 'relu' }),
@@ -49,7 +46,17 @@ async function rank(cfg: RankConfig): Promise<void> {
     ],
   });
   const optimizer = tf.train.adam(1e-3);
-  const trainer = new Trainer({ model, optimizer, loss: 'categoricalCrossentropy', collective, task: 'classification' });
+  // As in a worker: the trainer (its fused buffer) exists before the world's collective, whose chunk size
+  // is what the coordinator would choose for this many ranks on this host.
+  const trainer = new Trainer({ model, optimizer, loss: 'categoricalCrossentropy', collective: null, task: 'classification' });
+  const chunk = chooseChunkBytes({
+    transport: cfg.transport, hosts: [{ hostname: 'local', ranks: cfg.worldSize, cpus: availableParallelism() }],
+  });
+  const collective = createRingCollective(server, {
+    jobId: 'bench-train', generation: 1, rank: cfg.rank, worldSize: cfg.worldSize, ring,
+    chunkBytes: chunk.bytes, timeoutMs: 60_000, transport: cfg.transport,
+  });
+  trainer.setCollective(collective);
   // As a dtrain worker does when its world forms (the MLP's 235,146 float32 gradients: 0.9 MB).
   const gradientBytes = trainer.fused.gradientLength * 4;
   applyHeapGrowth({ transport: cfg.transport, worldSize: cfg.worldSize, gradientBytes });

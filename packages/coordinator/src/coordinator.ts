@@ -238,7 +238,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.joinReplies.set(token, callback);
     this.dispatch({ type: 'WorkerJoined', atMs: Date.now(), token, join: {
       jobId: r.jobId, workerId: r.workerId, peerAddress: r.peerAddress, hostname: r.hostname, pid: r.pid,
-      localRankHint: r.localRankHint, backend: r.backend, metricsAddress: r.metricsAddress,
+      localRankHint: r.localRankHint, backend: r.backend, metricsAddress: r.metricsAddress, cpus: r.cpus,
     } });
   }
 

@@ -245,13 +245,17 @@ export const jobSpecSchema = z.strictObject({
     keep: positiveInt.default(3),
   }).optional(),
   collective: z.strictObject({
-    chunkBytes: positiveInt.min(4096).max(16 * 1024 * 1024).default(1024 * 1024),
+    /**
+     * Wire bytes per chunk. Unset: the coordinator chooses per world (collective-chunking.ts: 1 MiB, or one
+     * chunk per ring segment on tcp when a host runs more ranks than it has CPUs).
+     */
+    chunkBytes: positiveInt.min(4096).max(16 * 1024 * 1024).optional(),
     timeoutMs: positiveInt.default(30_000),
     /** Wire format of all-reduce chunks: fp16 halves the bytes at ~1e-3 relative error per hop. */
     compression: z.enum(['none', 'fp16']).default('none'),
     /** Data path between workers: grpc (Peer/Pull streams) or tcp (framed TCP negotiated over Peer). */
     transport: z.enum(['grpc', 'tcp']).default('grpc'),
-  }).default({ chunkBytes: 1024 * 1024, timeoutMs: 30_000, compression: 'none', transport: 'grpc' }),
+  }).default({ timeoutMs: 30_000, compression: 'none', transport: 'grpc' }),
   observability: z.strictObject({
     natsUrl: z.string().optional(),
     gradientNormEverySteps: positiveInt.default(10),

@@ -5,7 +5,7 @@
 // so (Reform at a step boundary, Abandon at once) or when its own collective fails, and parks until
 // the next assignment. Process, model, optimizer and data stay; rank, world size, ring and collective
 // change. It never decides membership.
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { openDataset } from '@dtrain/shared/data/dataset';
 import type { Dataset } from '@dtrain/shared/data/api';
@@ -36,6 +36,7 @@ import { Trainer } from './trainer';
 import { evaluateTestShard, heldOutReport } from './test-evaluation';
 import { modelBundle } from '@dtrain/shared/data/model-bundle';
 import { describeAllocatorEnv } from '@dtrain/shared/process/allocator-env';
+import { DEFAULT_CHUNK_BYTES } from '@dtrain/shared/collective-chunking';
 import { applyCpuBinding } from '@dtrain/shared/process/cpu-binding';
 import { applyHeapGrowth, heapGrowthOverride } from './heap-growth';
 import { applyPretenuring } from './pretenuring';
@@ -106,6 +107,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
   heapGrowthOverride();
   flatOptimizerEnabled();
   const pretenuring = applyPretenuring();
+  // Before the binding narrows this thread to one CPU: the coordinator wants the host's CPUs for the job.
+  const cpus = availableParallelism();
   const cpuBinding = applyCpuBinding();
   const log = (line: string): void => baseLog(member.inWorld ? `rank ${member.rank}: ${line}` : line);
   const peerHost = options.peerHost ?? '127.0.0.1';
@@ -123,6 +126,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       localRankHint: options.localRankHint ?? -1,
       backend: options.backend ?? '',
       metricsAddress: '',
+      cpus,
     },
     joinTimeoutMs: options.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS,
     reconnectTimeoutMs: options.reconnectTimeoutMs,
@@ -257,13 +261,16 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       process.env.LOCAL_WORLD_SIZE = String(w.localWorldSize);
       metrics.setRank(w.rank);
       const t0 = performance.now();
+      // The coordinator's choice for this world (0 from a coordinator that doesn't choose).
+      const chunkBytes = w.chunkBytes > 0 ? w.chunkBytes : spec.collective.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+      if (chunkBytes !== DEFAULT_CHUNK_BYTES) log(`generation ${generation}: ${chunkBytes}-byte chunks (the coordinator's choice)`);
       collective = createRingCollective(peerServer, {
         jobId: joined.jobId,
         generation,
         rank: w.rank,
         worldSize: w.worldSize,
         ring: w.ring,
-        chunkBytes: spec.collective.chunkBytes,
+        chunkBytes,
         timeoutMs: spec.collective.timeoutMs,
         compression: spec.collective.compression,
         security, // security: each generation's ring channel carries the same TLS + token

@@ -33,6 +33,8 @@ export interface JoinInfo {
   localRankHint: number;
   backend: string;
   metricsAddress: string;
+  /** CPUs the worker process may run on (0 or absent: unknown); decides the world's chunk size. */
+  cpus?: number;
 }
 
 /** Envelope of every message on a session (WorkerMessage without its body). */

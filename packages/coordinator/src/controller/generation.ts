@@ -4,6 +4,7 @@
 // every member's Synced digest agrees. A broken generation is abandoned (the step in flight is
 // lost); newcomers make it re-form at the next step boundary. Who is lost is the failure policy's
 // call, where the state comes from is formation.ts's.
+import { chooseChunkBytes, hostsOf } from '@dtrain/shared/collective-chunking';
 import { WeightsDivergedError } from '@dtrain/shared/errors';
 import { Phase, type Envelope } from './api';
 import { TIMER, type JobContext, type JobFlow } from './context';
@@ -130,6 +131,11 @@ export class GenerationLifecycle {
     c.machine.transition([Phase.Rendezvous, Phase.Reforming], Phase.Syncing);
     const ring = ordered.map((r) => r.join.peerAddress);
     const locals = localRanks(ordered);
+    // A world parameter: every member must chunk alike (chunk headers are checked against the plan).
+    const chunk = chooseChunkBytes({
+      configured: c.o.spec.collective.chunkBytes, transport: c.o.spec.collective.transport,
+      hosts: hostsOf(ordered.map((r) => ({ hostname: r.join.hostname, cpus: r.join.cpus ?? 0 }))),
+    });
     ordered.forEach((rec, rank) => {
       const joined = !rec.everMember && c.firstWorldFormed;
       rec.status = 'member';
@@ -147,7 +153,7 @@ export class GenerationLifecycle {
       c.emit({ type: 'SendWorld', workerId: rec.id, world: {
         generation, rank, worldSize: ordered.length,
         localRank: locals[rank].localRank, localWorldSize: locals[rank].localWorldSize,
-        ring, sourceRank, completedSteps: committed, checkpointDir,
+        ring, sourceRank, completedSteps: committed, checkpointDir, chunkBytes: chunk.bytes,
       } });
     });
     if (!c.firstWorldFormed) {
@@ -163,6 +169,7 @@ export class GenerationLifecycle {
     const from = `source rank ${sourceRank}${checkpointDir ? `, checkpoint ${checkpointDir}` : ''}`;
     c.log(`world generation ${generation} formed (${ordered.length} worker(s), ${committed} committed step(s), `
       + `${from}): ${desc.join('; ')}`);
+    if (chunk.why !== 'default') c.log(`generation ${generation} chunks of ${chunk.bytes} bytes: ${chunk.why}`);
     c.emit({ type: 'WorldFormed', generation, workers: ordered.length });
     c.publish('world-formed', {
       workers: ordered.length, committedSteps: committed, sourceRank, checkpoint: checkpointDir || null,

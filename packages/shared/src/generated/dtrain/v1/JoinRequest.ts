@@ -10,6 +10,7 @@ export interface JoinRequest {
   'backend'?: (string);
   'metricsAddress'?: (string);
   'workerId'?: (string);
+  'cpus'?: (number);
 }
 
 export interface JoinRequest__Output {
@@ -21,4 +22,5 @@ export interface JoinRequest__Output {
   'backend': (string);
   'metricsAddress': (string);
   'workerId': (string);
+  'cpus': (number);
 }

@@ -12,6 +12,7 @@ export interface WorldAssignment {
   'sourceRank'?: (number);
   'completedSteps'?: (number | string | Long);
   'checkpointDir'?: (string);
+  'chunkBytes'?: (number);
 }
 
 export interface WorldAssignment__Output {
@@ -24,4 +25,5 @@ export interface WorldAssignment__Output {
   'sourceRank': (number);
   'completedSteps': (number);
   'checkpointDir': (string);
+  'chunkBytes': (number);
 }
