@@ -23,8 +23,9 @@ describe('chunk size chosen per world by the coordinator', () => {
         dataset: { kind: 'mnist', shape: 'flat', limit: 512 },
         collective: { transport: 'tcp', ...(chunkBytes ? { chunkBytes } : {}) },
       }), chunkBytes ? 'set.yaml' : 'chosen.yaml');
-      const args = (file: string) => ['launch', '--workers', String(workers), file, '--json', '--no-metrics', '--insecure',
-        '--max-steps', '6'];
+      const args = (file: string) => [
+        'launch', '--workers', String(workers), file, '--json', '--no-metrics', '--insecure', '--max-steps', '6',
+      ];
       const chosen = await runDtrain(args(job()));
       const set = await runDtrain(args(job(1 << 20)));
       expect(chosen.code, chosen.stderr.slice(-2000)).toBe(0);

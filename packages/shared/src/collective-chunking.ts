@@ -20,7 +20,8 @@ export interface HostRanks {
 
 export interface ChunkChoice {
   bytes: number;
-  /** Why, for the logs: the job's setting, the default, or the crowded host. */
+  source: 'job' | 'default' | 'crowded-host';
+  /** Why, for the logs. */
   why: string;
 }
 
@@ -36,16 +37,19 @@ export function chooseChunkBytes(o: {
   transport: 'grpc' | 'tcp';
   hosts: readonly HostRanks[];
 }): ChunkChoice {
-  if (o.configured !== undefined) return { bytes: o.configured, why: 'collective.chunkBytes of the job' };
+  if (o.configured !== undefined) {
+    return { bytes: o.configured, source: 'job', why: 'collective.chunkBytes of the job' };
+  }
   const crowded = o.hosts.find((h) => h.cpus > 0 && h.ranks > h.cpus);
   if (o.transport === 'tcp' && crowded) {
     return {
       bytes: SEGMENT_CHUNK_BYTES,
+      source: 'crowded-host',
       why: `${crowded.ranks} ranks share ${crowded.cpus} CPU(s) on ${crowded.hostname}: one chunk per ring segment `
         + '(pipelining needs a core per rank)',
     };
   }
-  return { bytes: DEFAULT_CHUNK_BYTES, why: 'default' };
+  return { bytes: DEFAULT_CHUNK_BYTES, source: 'default', why: 'default' };
 }
 
 /** Hosts of a world from its members' hostnames and CPU counts (a host's CPUs: the fewest any member reported). */

@@ -15,18 +15,20 @@ describe('hostsOf', () => {
 });
 
 describe('chooseChunkBytes', () => {
-  const crowded = hostsOf([{ hostname: 'laptop', cpus: 2 }, { hostname: 'laptop', cpus: 2 }, { hostname: 'laptop', cpus: 2 }]);
+  const crowded = hostsOf([1, 2, 3].map(() => ({ hostname: 'laptop', cpus: 2 })));
   const roomy = hostsOf([{ hostname: 'a', cpus: 2 }, { hostname: 'a', cpus: 2 }, { hostname: 'b', cpus: 1 }]);
+  const fallback = { bytes: DEFAULT_CHUNK_BYTES, source: 'default', why: 'default' };
 
   it('tcp, a host with more ranks than CPUs: one chunk per segment, naming the host', () => {
     const c = chooseChunkBytes({ transport: 'tcp', hosts: crowded });
-    expect(c.bytes).toBe(SEGMENT_CHUNK_BYTES);
-    expect(c.why).toBe('3 ranks share 2 CPU(s) on laptop: one chunk per ring segment (pipelining needs a core per rank)');
+    expect([c.bytes, c.source]).toEqual([SEGMENT_CHUNK_BYTES, 'crowded-host']);
+    expect(c.why)
+      .toBe('3 ranks share 2 CPU(s) on laptop: one chunk per ring segment (pipelining needs a core per rank)');
   });
 
   it('tcp with a core per rank on every host, and any grpc world: the 1 MiB default', () => {
-    expect(chooseChunkBytes({ transport: 'tcp', hosts: roomy })).toEqual({ bytes: DEFAULT_CHUNK_BYTES, why: 'default' });
-    expect(chooseChunkBytes({ transport: 'grpc', hosts: crowded })).toEqual({ bytes: DEFAULT_CHUNK_BYTES, why: 'default' });
+    expect(chooseChunkBytes({ transport: 'tcp', hosts: roomy })).toEqual(fallback);
+    expect(chooseChunkBytes({ transport: 'grpc', hosts: crowded })).toEqual(fallback);
     expect(DEFAULT_CHUNK_BYTES).toBe(1 << 20);
   });
 
@@ -37,6 +39,6 @@ describe('chooseChunkBytes', () => {
 
   it("the job's collective.chunkBytes always wins", () => {
     expect(chooseChunkBytes({ configured: 65_536, transport: 'tcp', hosts: crowded }))
-      .toEqual({ bytes: 65_536, why: 'collective.chunkBytes of the job' });
+      .toEqual({ bytes: 65_536, source: 'job', why: 'collective.chunkBytes of the job' });
   });
 });

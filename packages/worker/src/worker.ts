@@ -263,7 +263,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       const t0 = performance.now();
       // The coordinator's choice for this world (0 from a coordinator that doesn't choose).
       const chunkBytes = w.chunkBytes > 0 ? w.chunkBytes : spec.collective.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-      if (chunkBytes !== DEFAULT_CHUNK_BYTES) log(`generation ${generation}: ${chunkBytes}-byte chunks (the coordinator's choice)`);
+      if (chunkBytes !== DEFAULT_CHUNK_BYTES) {
+        log(`generation ${generation}: ${chunkBytes}-byte chunks (the coordinator's choice)`);
+      }
       collective = createRingCollective(peerServer, {
         jobId: joined.jobId,
         generation,

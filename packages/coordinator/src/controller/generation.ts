@@ -169,7 +169,7 @@ export class GenerationLifecycle {
     const from = `source rank ${sourceRank}${checkpointDir ? `, checkpoint ${checkpointDir}` : ''}`;
     c.log(`world generation ${generation} formed (${ordered.length} worker(s), ${committed} committed step(s), `
       + `${from}): ${desc.join('; ')}`);
-    if (chunk.why !== 'default') c.log(`generation ${generation} chunks of ${chunk.bytes} bytes: ${chunk.why}`);
+    if (chunk.source !== 'default') c.log(`generation ${generation} chunks of ${chunk.bytes} bytes: ${chunk.why}`);
     c.emit({ type: 'WorldFormed', generation, workers: ordered.length });
     c.publish('world-formed', {
       workers: ordered.length, committedSteps: committed, sourceRank, checkpoint: checkpointDir || null,
