@@ -38,7 +38,7 @@
 //   node --import tsx bench/allreduce.ts --transport tcp --compression none --skip-ceilings --no-gloo
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -48,7 +48,6 @@ import { codecStats, encodeChunkId, type IncomingChunk } from '../packages/worke
 import { PEER_CHANNEL_OPTIONS, PEER_SERVER_OPTIONS, pullMethod } from '../packages/worker/src/collective/peer-service';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
 import { f32AddKernel } from '../packages/worker/src/collective/f32-add-kernel';
-import { chooseChunkBytes } from '../packages/shared/src/collective-chunking';
 import { measureHttp2Throughput } from './http2-throughput';
 import { measureTcpThroughput } from './tcp-throughput';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
@@ -56,7 +55,7 @@ import { createCertificateAuthority } from '../packages/shared/src/security/cert
 import { withWorkerAllocatorEnv } from '../packages/shared/src/process/allocator-env';
 import { applyHeapGrowth } from '../packages/worker/src/heap-growth';
 import { applyPretenuring } from '../packages/worker/src/pretenuring';
-import { issueRankTls, median, rankSecurity, runRankProcess, type RankTls } from './bench-ranks';
+import { issueRankTls, localWorldChunkBytes, median, rankSecurity, runRankProcess, type RankTls } from './bench-ranks';
 
 const SELF = fileURLToPath(import.meta.url);
 const MB = 1 << 20;
@@ -344,8 +343,7 @@ async function main(): Promise<void> {
   const transports: Transport[] = transportArg === 'both' ? ['grpc', 'tcp'] : [transportArg];
   // auto: what the coordinator gives a world of n ranks on this host (collective-chunking.ts).
   const chunkBytesFor = (n: number, transport: Transport): number => (values['chunk-kb'] === 'auto'
-    ? chooseChunkBytes({ transport, hosts: [{ hostname: 'local', ranks: n, cpus: availableParallelism() }] }).bytes
-    : Number(values['chunk-kb']) * 1024);
+    ? localWorldChunkBytes(n, transport) : Number(values['chunk-kb']) * 1024);
   const skipCeilings = values['skip-ceilings'];
   const tcpBefore = skipCeilings ? { bytes: 0, gbps: NaN } : await measureTcpThroughput(Number(values['tcp-mb']) * MB);
   const lines: Array<Record<string, number | string | boolean | null>> = [];
@@ -371,7 +369,7 @@ async function main(): Promise<void> {
       const busbw = (algbw * 2 * (n - 1)) / n;
       const rank0Busbw = ((bytes / rank0Seconds / 1e9) * 2 * (n - 1)) / n;
       const cpu = perRank.reduce((s, r) => s + r.cpuSecondsPerIter, 0) / perRank.length;
-      const gc = glooCpu?.find((l) => l.mb === sizeMB) ?? null;
+      const glooCpuLine = glooCpu?.find((l) => l.mb === sizeMB) ?? null;
       const g = gloo?.find((l) => l.mb === sizeMB) ?? null;
       const glooBusbw = g ? g.busbw_MBps / 1000 : null;
       lines.push({
@@ -399,9 +397,9 @@ async function main(): Promise<void> {
         busbwOverGloo: glooBusbw === null ? null : +(rank0Busbw / glooBusbw).toFixed(3),
         busbwOverGlooSlowestRank: glooBusbw === null ? null : +(busbw / glooBusbw).toFixed(3),
         secondsOverGloo: g ? +(rank0Seconds / g.median_s).toFixed(3) : null,
-        glooCpuSecondsPerRankPerIter: gc ? +gc.cpu_s_per_rank_per_iter.toFixed(5) : null,
-        glooSystemSecondsPerRankPerIter: gc ? +gc.sys_s_per_rank_per_iter.toFixed(5) : null,
-        cpuOverGloo: gc ? +(cpu / gc.cpu_s_per_rank_per_iter).toFixed(3) : null,
+        glooCpuSecondsPerRankPerIter: glooCpuLine ? +glooCpuLine.cpu_s_per_rank_per_iter.toFixed(5) : null,
+        glooSystemSecondsPerRankPerIter: glooCpuLine ? +glooCpuLine.sys_s_per_rank_per_iter.toFixed(5) : null,
+        cpuOverGloo: glooCpuLine ? +(cpu / glooCpuLine.cpu_s_per_rank_per_iter).toFixed(3) : null,
       });
     }
     }

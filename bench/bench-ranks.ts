@@ -3,6 +3,8 @@
 // `--cpu-prof`), each printing its results as JSON lines; their TLS material and security; medians.
 // Each bench had its own copy of these, and one of them had drifted (no allocator settings).
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { chooseChunkBytes } from '../packages/shared/src/collective-chunking';
 import type { CertificateAuthority } from '../packages/shared/src/security/certificates';
 import type { TlsMaterial, TransportSecurity } from '../packages/shared/src/security/api';
 import { createInsecureSecurity, createMutualTlsSecurity } from '../packages/shared/src/security/transport-security';
@@ -24,6 +26,11 @@ export function median(values: number[]): number {
 }
 
 export const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** The chunk size the coordinator gives a world of `ranks` ranks all on this host (collective-chunking.ts). */
+export function localWorldChunkBytes(ranks: number, transport: 'grpc' | 'tcp'): number {
+  return chooseChunkBytes({ transport, hosts: [{ hostname: 'local', ranks, cpus: availableParallelism() }] }).bytes;
+}
 
 /** A leaf certificate of `ca` for `rank` on loopback, with the bench's join token. */
 export async function issueRankTls(ca: CertificateAuthority, rank: number): Promise<RankTls> {

@@ -6,19 +6,18 @@
 //   node --import tsx bench/training-throughput.ts [--n 1,2,4] [--steps 60] [--transport both]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { chooseChunkBytes } from '../packages/shared/src/collective-chunking';
 import { selectBackend } from '../packages/worker/src/backend/select-backend';
 import { createRingCollective, startPeerServer } from '../packages/worker/src/collective/index';
 import { Trainer } from '../packages/worker/src/trainer';
 import { applyHeapGrowth } from '../packages/worker/src/heap-growth';
 import { applyPretenuring } from '../packages/worker/src/pretenuring';
 import { fileRendezvous } from '../test/harness/file-rendezvous';
-import { median, runRankProcess } from './bench-ranks';
+import { localWorldChunkBytes, median, runRankProcess } from './bench-ranks';
 
 const SELF = fileURLToPath(import.meta.url);
 const ANCHORS_DIR = process.env.DTRAIN_ANCHORS_DIR ?? '/work/shared/anchors';
@@ -48,13 +47,12 @@ async function rank(cfg: RankConfig): Promise<void> {
   const optimizer = tf.train.adam(1e-3);
   // As in a worker: the trainer (its fused buffer) exists before the world's collective, whose chunk size
   // is what the coordinator would choose for this many ranks on this host.
-  const trainer = new Trainer({ model, optimizer, loss: 'categoricalCrossentropy', collective: null, task: 'classification' });
-  const chunk = chooseChunkBytes({
-    transport: cfg.transport, hosts: [{ hostname: 'local', ranks: cfg.worldSize, cpus: availableParallelism() }],
+  const trainer = new Trainer({
+    model, optimizer, loss: 'categoricalCrossentropy', collective: null, task: 'classification',
   });
   const collective = createRingCollective(server, {
     jobId: 'bench-train', generation: 1, rank: cfg.rank, worldSize: cfg.worldSize, ring,
-    chunkBytes: chunk.bytes, timeoutMs: 60_000, transport: cfg.transport,
+    chunkBytes: localWorldChunkBytes(cfg.worldSize, cfg.transport), timeoutMs: 60_000, transport: cfg.transport,
   });
   trainer.setCollective(collective);
   // As a dtrain worker does when its world forms (the MLP's 235,146 float32 gradients: 0.9 MB).

@@ -36,7 +36,7 @@ import { Trainer } from './trainer';
 import { evaluateTestShard, heldOutReport } from './test-evaluation';
 import { modelBundle } from '@dtrain/shared/data/model-bundle';
 import { describeAllocatorEnv } from '@dtrain/shared/process/allocator-env';
-import { DEFAULT_CHUNK_BYTES } from '@dtrain/shared/collective-chunking';
+import { chooseChunkBytes, DEFAULT_CHUNK_BYTES } from '@dtrain/shared/collective-chunking';
 import { applyCpuBinding } from '@dtrain/shared/process/cpu-binding';
 import { applyHeapGrowth, heapGrowthOverride } from './heap-growth';
 import { applyPretenuring } from './pretenuring';
@@ -261,8 +261,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       process.env.LOCAL_WORLD_SIZE = String(w.localWorldSize);
       metrics.setRank(w.rank);
       const t0 = performance.now();
-      // The coordinator's choice for this world (0 from a coordinator that doesn't choose).
-      const chunkBytes = w.chunkBytes > 0 ? w.chunkBytes : spec.collective.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+      // The coordinator's choice for this world; 0 from a coordinator that doesn't choose, whose world then
+      // chunks as the job says (every member of that world reads the same job).
+      const { chunkBytes: configured, transport } = spec.collective;
+      const chunkBytes = w.chunkBytes > 0 ? w.chunkBytes : chooseChunkBytes({ configured, transport, hosts: [] }).bytes;
       if (chunkBytes !== DEFAULT_CHUNK_BYTES) {
         log(`generation ${generation}: ${chunkBytes}-byte chunks (the coordinator's choice)`);
       }
